@@ -1,0 +1,196 @@
+"""Checkpoint I/O: released raw ``.pt`` files, URLs and this project's files.
+
+A released checkpoint (``cd_imagenet64_lpips.pt``, ...) is a bare UNet state
+dict. Checkpoints saved by mmengine hold ``{'state_dict': {'unet.…': …}}``.
+Both load strictly into :class:`~mmagic_cm.models.ConsistencyModel`.
+Failures raise :class:`CheckpointError` with one plain sentence and leave the
+model untouched: no network, a corrupt file, or another architecture.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import urllib.error
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from urllib.parse import urlparse
+
+import torch
+
+#: key every ADM UNet state dict has; used to recognise a raw UNet file
+UNET_MARKER_KEY = 'time_embed.0.weight'
+#: prefixes of the UNet inside checkpoints saved by this project / mmengine
+UNET_PREFIXES = ('unet.', 'module.unet.', 'model.')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be fetched, read or matched to the model."""
+
+
+def is_url(path: str) -> bool:
+    return urlparse(str(path)).scheme in ('http', 'https')
+
+
+def cached_path_for_url(url: str) -> str:
+    """Where a URL checkpoint lives in the torch hub cache."""
+    filename = osp.basename(urlparse(url).path) or 'checkpoint.pt'
+    return osp.join(torch.hub.get_dir(), 'checkpoints', filename)
+
+
+def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
+                       progress: bool = True) -> str:
+    """Return a local file for a path or an http(s) URL.
+
+    URLs download once into ``$TORCH_HOME/hub/checkpoints`` (a progress bar;
+    a partial download never takes the final name).
+
+    Args:
+        path_or_url: local path or http(s) URL.
+        local_hint: how the caller takes a local file, named in errors.
+
+    Raises:
+        CheckpointError: the file does not exist, or the download failed.
+    """
+    path_or_url = str(path_or_url)
+    if not is_url(path_or_url):
+        path = osp.expanduser(path_or_url)
+        if not osp.isfile(path):
+            raise CheckpointError(f'checkpoint file not found: {path_or_url}')
+        return path
+    cached = cached_path_for_url(path_or_url)
+    if osp.isfile(cached):
+        return cached
+    os.makedirs(osp.dirname(cached), exist_ok=True)
+    try:
+        # writes to a temporary file and renames it when complete
+        torch.hub.download_url_to_file(path_or_url, cached, progress=progress)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, 'reason', exc)
+        raise CheckpointError(
+            f'could not download {path_or_url} ({reason}). Without network access, '
+            f'fetch it elsewhere, then pass the local file with {local_hint} (or put it '
+            f'at {cached}).') from None
+    return cached
+
+
+def read_checkpoint(path: str) -> Mapping:
+    """``torch.load`` a local file with ``weights_only=True`` on the CPU."""
+    try:
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if 'mmap' not in str(exc):
+                raise
+            # legacy (non-zip) pickles cannot be memory-mapped
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+        if 'Weights only load failed' in str(exc):
+            raise CheckpointError(
+                f'{path} holds objects other than tensors and plain containers; '
+                'refusing to unpickle it (weights_only=True). Re-save its state dict '
+                'with torch.save(model.state_dict(), path).') from None
+        size = osp.getsize(path)
+        raise CheckpointError(
+            f'{path} ({size} bytes) is truncated or corrupt ({type(exc).__name__}: '
+            f'{str(exc).splitlines()[0] if str(exc) else "no detail"}); '
+            'download it again.') from None
+
+
+def extract_unet_state_dict(checkpoint: Mapping) -> OrderedDict[str, torch.Tensor]:
+    """The bare UNet state dict inside a raw or mmengine checkpoint.
+
+    Accepts a raw UNet state dict, ``{'state_dict': {...}}``, and keys under
+    ``unet.`` / ``module.unet.`` (DDP); ``ema_*`` copies are left out.
+    """
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, Mapping) \
+        else None
+    if not isinstance(state, Mapping):
+        raise CheckpointError('checkpoint holds no state dict '
+                              f'(found {type(checkpoint).__name__})')
+    if UNET_MARKER_KEY in state:
+        return OrderedDict((k, v) for k, v in state.items() if torch.is_tensor(v))
+    for prefix in UNET_PREFIXES:
+        if prefix + UNET_MARKER_KEY in state:
+            return OrderedDict((k[len(prefix):], v) for k, v in state.items()
+                               if k.startswith(prefix) and torch.is_tensor(v))
+    some = ', '.join(list(state)[:5])
+    raise CheckpointError('checkpoint holds no ADM UNet weights (no '
+                          f'"{UNET_MARKER_KEY}" key; first keys: {some})')
+
+
+def shape_signature(named: Iterable[Tuple[str, torch.Tensor]]) -> Dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in named}
+
+
+def describe_mismatch(expected: Mapping[str, tuple], found: Mapping[str, tuple],
+                      limit: int = 3) -> str:
+    """'missing a, b; unexpected c; shape x: (1,) in file vs (2,) in model'."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [k for k in expected if k in found and tuple(found[k]) != tuple(expected[k])]
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} missing keys (e.g. {", ".join(missing[:limit])})')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected keys (e.g. '
+                     f'{", ".join(unexpected[:limit])})')
+    for k in shapes[:limit]:
+        parts.append(f'{k}: {tuple(found[k])} in file vs {tuple(expected[k])} in model')
+    if len(shapes) > limit:
+        parts.append(f'{len(shapes) - limit} more shape mismatches')
+    return '; '.join(parts)
+
+
+def configs_fitting(found: Mapping[str, tuple], config_root: Optional[str] = None
+                    ) -> List[str]:
+    """Configs under ``configs/`` whose UNet has exactly these keys/shapes."""
+    from mmengine.config import Config
+
+    from .models.consistency_model import build_unet
+    root = Path(config_root) if config_root else default_config_root()
+    if root is None or not root.is_dir():
+        return []
+    signatures: Dict[str, Dict[str, tuple]] = {}
+    fits = []
+    for path in sorted(root.rglob('*.py')):
+        if '_base_' in path.parts:
+            continue
+        try:
+            unet_cfg = Config.fromfile(str(path)).model.unet
+        except Exception:  # a config of another kind: not a candidate
+            continue
+        key = repr(sorted(unet_cfg.items()))
+        if key not in signatures:
+            with torch.device('meta'):
+                signatures[key] = shape_signature(build_unet(unet_cfg).state_dict().items())
+        if signatures[key] == dict(found):
+            fits.append(str(path.relative_to(root.parent)))
+    return fits
+
+
+def default_config_root() -> Optional[Path]:
+    root = Path(__file__).resolve().parent.parent / 'configs'
+    return root if root.is_dir() else None
+
+
+def check_unet_state_dict(unet: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                          source: str) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` fits ``unet`` exactly."""
+    expected = shape_signature(unet.state_dict().items())
+    found = shape_signature(state.items())
+    if expected == found:
+        return
+    fits = configs_fitting(found)
+    fit_text = (f'It fits {", ".join(fits)}.' if fits else
+                'It fits none of the configs under configs/.')
+    raise CheckpointError(f'{source} does not fit this model\'s UNet: '
+                          f'{describe_mismatch(expected, found)}. {fit_text}')
+
+
+def load_unet_state_dict(path_or_url: str, local_hint: str = '--checkpoint PATH'
+                         ) -> OrderedDict[str, torch.Tensor]:
+    """Fetch (if a URL), read and unwrap a checkpoint into a UNet state dict."""
+    path = resolve_checkpoint(path_or_url, local_hint)
+    return extract_unet_state_dict(read_checkpoint(path))

@@ -1,0 +1,388 @@
+"""``ConsistencyModel``: the mmengine model tying UNet, denoiser and sampler.
+
+Weights: with ``model_path`` set, the UNet is built on the meta device (no
+seconds spent on random init of 300M+ parameters) and its weights come from
+whichever arrives first: a ``load_state_dict``/mmengine ``load_checkpoint``
+call (raw released ``.pt`` files included), or ``model_path`` itself, read on
+first use (``.to()``, sampling). Without ``model_path`` the UNet is randomly
+initialised as usual.
+"""
+from __future__ import annotations
+
+import contextlib
+from copy import deepcopy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from torch import nn
+
+from ..checkpoint import (
+    UNET_MARKER_KEY,
+    check_unet_state_dict,
+    extract_unet_state_dict,
+    load_unet_state_dict,
+)
+from ..labels import LabelSpec, expand_labels, parse_labels
+from ..registry import MODELS
+from .noise import GENERATORS, get_generator
+from .samplers import SAMPLERS, check_ts, karras_sample
+
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def build_unet(cfg: Union[dict, nn.Module]) -> nn.Module:
+    """Build the UNet from a config dict (``type`` defaults to ADM's)."""
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    cfg.setdefault('type', 'ConsistencyUNetModel')
+    return MODELS.build(cfg)
+
+
+def resolve_dtype(dtype: Union[str, torch.dtype, None], device) -> torch.dtype:
+    """Check that ``device`` can run ``dtype`` ('fp32', 'bf16', 'fp16')."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        name = {v: k for k, v in DTYPES.items()}.get(dtype)
+    else:
+        name = str(dtype).lower()
+    if name not in DTYPES:
+        raise ValueError(f'unknown dtype {dtype!r}; choose one of {", ".join(DTYPES)}')
+    device = torch.device(device)
+    if name == 'fp16' and device.type == 'cpu':
+        raise ValueError('dtype fp16 needs a CUDA device; on the CPU use bf16 (or fp32)')
+    if name == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        raise ValueError(f'{torch.cuda.get_device_name(device)} cannot run bf16; use fp16')
+    return DTYPES[name]
+
+
+def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] NCHW floats -> uint8 NHWC, truncating as the original does."""
+    return ((images + 1) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3,
+                                                                        1).contiguous()
+
+
+@MODELS.register_module()
+class ConsistencyModel(BaseModel):
+    """A consistency model (or its EDM teacher) ready to sample.
+
+    Args:
+        unet: UNet config (``ConsistencyUNetModel``) or module.
+        denoiser: ``KarrasDenoiser`` config or object (sigma range, rho).
+        model_path: released ``.pt``/project checkpoint, path or URL; read
+            lazily (see module docstring). ``''``/None: random init.
+        training_mode: 'edm' for teachers (plain EDM scalings), anything with
+            'consistency' for CD/CT models (boundary-condition scalings).
+        sampler: 'onestep', 'multistep', 'heun', 'euler', 'ancestral', 'dpm'
+            or 'progdist'.
+        steps: schedule length; for multistep the grid that ``ts`` indexes.
+        ts: multistep grid indices ("0,22,39" or a sequence).
+        generator: 'dummy', 'determ' or 'determ-indiv'.
+        seed: seed of the generator (and of random labels).
+        batch_size: default batch size for :meth:`sample`.
+        clip_denoised: clamp every denoiser output to [-1, 1].
+        s_churn, s_tmin, s_tmax, s_noise: churn of heun/dpm.
+        dtype: 'fp32', 'bf16' (CPU/GPU autocast) or 'fp16' (CUDA autocast).
+        data_preprocessor: MMagic ``DataPreprocessor`` config (images in
+            [0, 255] <-> [-1, 1]).
+    """
+
+    def __init__(self,
+                 unet: Union[dict, nn.Module],
+                 denoiser: Optional[Union[dict, object]] = None,
+                 model_path: Optional[str] = None,
+                 training_mode: str = 'consistency_distillation',
+                 sampler: str = 'onestep',
+                 steps: int = 40,
+                 ts: Optional[Union[str, Sequence[int]]] = None,
+                 generator: str = 'determ',
+                 seed: int = 42,
+                 batch_size: int = 4,
+                 clip_denoised: bool = True,
+                 s_churn: float = 0.0,
+                 s_tmin: float = 0.0,
+                 s_tmax: float = float('inf'),
+                 s_noise: float = 1.0,
+                 dtype: str = 'fp32',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='DataPreprocessor', mean=[127.5] * 3,
+                                     std=[127.5] * 3)
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.training_mode = training_mode
+        self.sample_settings = self.check_settings(dict(
+            sampler=sampler, steps=steps, ts=ts, generator=generator, seed=seed,
+            batch_size=batch_size, clip_denoised=clip_denoised, s_churn=s_churn,
+            s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise, dtype=dtype))
+
+        if denoiser is None or isinstance(denoiser, dict):
+            denoiser = dict(denoiser or {})
+            denoiser.setdefault('type', 'KarrasDenoiser')
+            denoiser['distillation'] = 'consistency' in training_mode
+            denoiser = MODELS.build(denoiser)
+        self.denoiser = denoiser
+
+        self.model_path = model_path or None
+        if self.model_path and isinstance(unet, dict):
+            with torch.device('meta'):
+                self.unet = build_unet(unet)
+        else:
+            self.unet = build_unet(unet)
+        self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
+
+    # ------------------------------------------------------------------ settings
+    @staticmethod
+    def check_settings(settings: Dict) -> Dict:
+        """Validate sampling settings; returns them with ``ts`` parsed."""
+        s = dict(settings)
+        if s['sampler'] not in SAMPLERS:
+            raise ValueError(f'unknown sampler {s["sampler"]!r}; choose one of '
+                             f'{", ".join(SAMPLERS)}')
+        if s['generator'] not in GENERATORS:
+            raise ValueError(f'unknown generator {s["generator"]!r}; choose one of '
+                             f'{", ".join(GENERATORS)}')
+        if s['sampler'] == 'multistep':
+            s['ts'] = check_ts(s['ts'], s['steps'])
+        elif int(s['steps']) < 1:
+            raise ValueError(f'steps must be >= 1, got {s["steps"]}')
+        if int(s['batch_size']) < 1:
+            raise ValueError(f'batch size must be >= 1, got {s["batch_size"]}')
+        if str(s['dtype']).lower() not in DTYPES:
+            raise ValueError(f'unknown dtype {s["dtype"]!r}; choose one of '
+                             f'{", ".join(DTYPES)}')
+        return s
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        return getattr(self.unet, 'num_classes', None)
+
+    @property
+    def image_shape(self) -> Tuple[int, int, int]:
+        return (self.unet.in_channels, self.unet.image_size, self.unet.image_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    # ------------------------------------------------------------------- weights
+    @property
+    def weights_pending(self) -> bool:
+        return any(p.is_meta for p in self.unet.parameters())
+
+    def materialize(self) -> None:
+        """Give a meta-device UNet its weights: ``model_path``, else random."""
+        if not self.weights_pending:
+            return
+        if self.model_path:
+            self.load_unet_weights(self.model_path)
+        else:
+            self.unet.init_weights()
+
+    def load_unet_weights(self, path_or_url: str, local_hint: str = 'model_path=PATH'
+                          ) -> None:
+        """Load a raw or project checkpoint into the UNet, strictly.
+
+        Raises:
+            CheckpointError: unreadable file, failed download or another
+            architecture; the model is left as it was.
+        """
+        state = load_unet_state_dict(path_or_url, local_hint)
+        check_unet_state_dict(self.unet, state, str(path_or_url))
+        if self.weights_pending:
+            self.unet.load_state_dict(state, strict=True, assign=True)
+        else:
+            self.unet.load_state_dict(state, strict=True)
+
+    def _apply(self, fn, recurse=True):
+        # .to()/.cuda()/.float() on a model whose weights are still pending
+        # would fail on meta tensors: fetch them first
+        self.materialize()
+        return super()._apply(fn, recurse)
+
+    def init_weights(self) -> None:
+        """Random init (training from scratch), or ``model_path`` if set."""
+        if self.weights_pending and self.model_path:
+            self.materialize()
+            return
+        super().init_weights()  # runs the UNet's own init_weights
+
+    # ------------------------------------------------------------------ sampling
+    def denoise_fn(self, model_kwargs: Optional[Dict] = None, clip_denoised: bool = True,
+                   dtype: torch.dtype = torch.float32):
+        """``D(x, sigma)`` for the samplers: preconditioned UNet, optional clamp.
+
+        The UNet runs under autocast for bf16/fp16; images stay float32.
+        """
+        model_kwargs = model_kwargs or {}
+        device_type = self.device.type
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            ctx = (contextlib.nullcontext() if dtype == torch.float32 else
+                   torch.autocast(device_type, dtype=dtype))
+            with ctx:
+                _, denoised = self.denoiser.denoise(self.unet, x, sigma, **model_kwargs)
+            denoised = denoised.float()
+            return denoised.clamp(-1, 1) if clip_denoised else denoised
+
+        return denoise
+
+    def settings(self, **overrides) -> Dict:
+        """The configured sampling settings with ``overrides`` applied, checked."""
+        unknown = set(overrides) - set(self.sample_settings)
+        if unknown:
+            raise ValueError(f'unknown sampling setting(s) {sorted(unknown)}; known: '
+                             f'{sorted(self.sample_settings)}')
+        merged = dict(self.sample_settings)
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return self.check_settings(merged)
+
+    @torch.no_grad()
+    def sample_batch(self, batch_size: int, generator, labels: Optional[torch.Tensor] = None,
+                     progress: bool = False, **overrides) -> torch.Tensor:
+        """One batch of images.
+
+        Args:
+            batch_size: N.
+            generator: a noise generator positioned at this batch.
+            labels: (N,) long class labels, iff class-conditional.
+            **overrides: sampling settings (sampler, steps, ts, s_churn, ...).
+
+        Returns:
+            (N, C, H, W) float32 in [-1, 1].
+        """
+        s = self.settings(**overrides)
+        self.materialize()
+        dtype = resolve_dtype(s['dtype'], self.device)
+        if (labels is None) != (self.num_classes is None):
+            raise ValueError('labels are needed for a class-conditional model and '
+                             'not allowed for an unconditional one')
+        kwargs = {} if labels is None else {'y': labels.to(self.device)}
+        was_training = self.unet.training
+        self.unet.eval()
+        try:
+            return karras_sample(
+                self.denoise_fn(kwargs, s['clip_denoised'], dtype),
+                (batch_size, *self.image_shape), generator, sampler=s['sampler'],
+                steps=s['steps'], sigma_min=self.denoiser.sigma_min,
+                sigma_max=self.denoiser.sigma_max, rho=self.denoiser.rho, ts=s['ts'],
+                s_churn=s['s_churn'], s_tmin=s['s_tmin'], s_tmax=s['s_tmax'],
+                s_noise=s['s_noise'], device=self.device, progress=progress)
+        finally:
+            self.unet.train(was_training)
+
+    def sample_labels(self, labels: LabelSpec, num_samples: int, seed: int
+                      ) -> Optional[List[int]]:
+        """Labels for ``num_samples`` samples: given ones, or seeded random ones.
+
+        The original draws random labels from the unseeded global RNG; here
+        they come from ``seed`` so that runs repeat.
+        """
+        parsed = parse_labels(labels, self.num_classes)
+        if parsed is None and self.num_classes is not None:
+            gen = torch.Generator().manual_seed(seed)
+            return torch.randint(0, self.num_classes, (num_samples, ), generator=gen).tolist()
+        return expand_labels(parsed, num_samples)
+
+    @torch.no_grad()
+    def sample(self, num_samples: int, labels: LabelSpec = None,
+               batch_size: Optional[int] = None, progress: bool = False,
+               rank: int = 0, world_size: int = 1, **overrides
+               ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Draw ``num_samples`` images in batches, like ``image_sample.py``.
+
+        The generator is positioned at every batch (``set_done_samples``), so
+        with 'determ' and 'determ-indiv' each sample's noise does not depend
+        on the batch size (unlike the original script, which re-uses the
+        first rows in every batch).
+
+        Returns:
+            ``(images, labels)``: uint8 (N, H, W, C) and int64 (N,) or None.
+        """
+        if num_samples < 1:
+            raise ValueError(f'num_samples must be >= 1, got {num_samples}')
+        s = self.settings(batch_size=batch_size, **overrides)
+        label_list = self.sample_labels(labels, num_samples, s['seed'])
+        gen = get_generator(s['generator'], num_samples, s['seed'], rank=rank,
+                            world_size=world_size)
+        bs = int(s['batch_size'])
+        images = []
+        batches = range(0, num_samples, bs)
+        if progress:
+            from tqdm.auto import tqdm
+            batches = tqdm(batches, desc='sampling', unit='batch')
+        for start in batches:
+            gen.set_done_samples(start)
+            y = None
+            if label_list is not None:
+                chunk = label_list[start:start + bs]
+                chunk = chunk + [chunk[-1]] * (bs - len(chunk))  # pad the last batch
+                y = torch.tensor(chunk, dtype=torch.long)
+            x = self.sample_batch(bs, gen, y, **{k: s[k] for k in overrides if k in s})
+            images.append(to_uint8_nhwc(x).cpu().numpy())
+        arr = np.concatenate(images)[:num_samples]
+        label_arr = None if label_list is None else np.asarray(label_list, dtype=np.int64)
+        return arr, label_arr
+
+    # ------------------------------------------------------------------- mmengine
+    def forward(self, inputs: Optional[Dict] = None, data_samples=None,
+                mode: Optional[str] = None):
+        """Generate images for MMagic's inferencers and evaluators.
+
+        Args:
+            inputs: dict with ``num_batches`` (images to draw; default the
+                configured batch size), ``labels`` (see :meth:`sample`),
+                ``sample_kwargs`` (sampling-setting overrides).
+            mode: 'tensor' returns the (N, C, H, W) [-1, 1] batch; anything
+                else a list of ``DataSample`` with ``fake_img`` (C, H, W)
+                float in [0, 255], BGR as MMagic's generative models give it,
+                and ``gt_label`` for class-conditional models.
+        """
+        from mmagic.structures import DataSample
+        inputs = dict(inputs or {})
+        sample_kwargs = dict(inputs.get('sample_kwargs') or {})
+        num = int(inputs.get('num_batches') or self.sample_settings['batch_size'])
+        s = self.settings(**sample_kwargs)
+        label_list = self.sample_labels(inputs.get('labels'), num, s['seed'])
+        gen = get_generator(s['generator'], num, s['seed'])
+        y = None if label_list is None else torch.tensor(label_list, dtype=torch.long)
+        images = self.sample_batch(num, gen, y, **sample_kwargs)
+        if mode == 'tensor':
+            return images
+        fake = ((images + 1) * 127.5).clamp(0, 255)[:, [2, 1, 0]]
+        outputs = []
+        for i in range(num):
+            ds = DataSample(fake_img=fake[i], sample_kwargs=deepcopy(sample_kwargs),
+                            sample_model='orig')
+            if y is not None:
+                ds.set_gt_label(y[i:i + 1])
+            outputs.append(ds)
+        return outputs
+
+
+def _accept_unet_checkpoints(module: ConsistencyModel, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: take raw UNet files and check them strictly.
+
+    Runs for ``model.load_state_dict`` and mmengine's ``load_checkpoint``
+    (which calls ``_load_from_state_dict`` per module): renames a bare UNet
+    state dict's keys under ``unet.``, refuses another architecture with a
+    plain error (even when the caller asked for ``strict=False``) and gives a
+    meta-device UNet real storage to load into.
+    """
+    unet_prefix = prefix + 'unet.'
+    if prefix + UNET_MARKER_KEY in state_dict and unet_prefix + UNET_MARKER_KEY \
+            not in state_dict:
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            state_dict[unet_prefix + key[len(prefix):]] = state_dict.pop(key)
+    if unet_prefix + UNET_MARKER_KEY not in state_dict:
+        return  # no UNet here (e.g. a partial load): leave it to torch/mmengine
+    unet_state = extract_unet_state_dict(
+        {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(unet_prefix)})
+    check_unet_state_dict(module.unet, unet_state, 'the checkpoint')
+    if module.weights_pending:
+        module.unet.to_empty(device='cpu')

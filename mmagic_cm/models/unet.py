@@ -1,0 +1,421 @@
+"""The ADM UNet (guided-diffusion) used by the released consistency models.
+
+Parameter names and shapes equal those of the released ``.pt`` files
+(``time_embed``, ``label_emb``, ``input_blocks``, ``middle_block``,
+``output_blocks``, ``out``), so they load with ``strict=True``.
+
+Attention runs through ``torch.nn.functional.scaled_dot_product_attention``.
+The released checkpoints were trained with flash attention, whose qkv
+projection lays its ``3*C`` output channels out as ``(3, heads, head_dim)``;
+guided-diffusion's legacy order ``(heads, 3, head_dim)`` would silently give
+wrong images with these weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import nn
+from torch.utils.checkpoint import checkpoint as grad_checkpoint
+
+from ..registry import MODELS
+
+#: channel multipliers the original code picks when ``channel_mult`` is empty
+DEFAULT_CHANNEL_MULT = {
+    512: (0.5, 1, 1, 2, 2, 4, 4),
+    256: (1, 1, 2, 2, 4, 4),
+    128: (1, 1, 2, 3, 4),
+    64: (1, 2, 3, 4),
+}
+
+
+def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0
+                       ) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) time inputs.
+
+    Args:
+        timesteps: (N,) time inputs; consistency models feed ``250 * ln(sigma)``.
+        dim: embedding width.
+        max_period: lowest frequency is ``1 / max_period``.
+
+    Returns:
+        (N, dim) float32 tensor, cosines first, then sines.
+    """
+    half = dim // 2
+    exponent = torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+    freqs = torch.exp(-math.log(max_period) * exponent)
+    args = timesteps[:, None].float() * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
+def _norm(channels: int) -> GroupNorm32:
+    return GroupNorm32(32, channels)
+
+
+def _zeroed(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        p.detach().zero_()
+    return module
+
+
+class TimestepSequential(nn.Sequential):
+    """``nn.Sequential`` that hands the embedding to the blocks that take it."""
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour 2x upsampling, optionally followed by a 3x3 conv."""
+
+    def __init__(self, channels: int, use_conv: bool, out_channels: Optional[int] = None):
+        super().__init__()
+        self.channels = channels
+        if use_conv:
+            self.conv = nn.Conv2d(channels, out_channels or channels, 3, padding=1)
+        self.use_conv = use_conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode='nearest')
+        return self.conv(x) if self.use_conv else x
+
+
+class Downsample(nn.Module):
+    """2x downsampling: a strided 3x3 conv, or 2x2 average pooling."""
+
+    def __init__(self, channels: int, use_conv: bool, out_channels: Optional[int] = None):
+        super().__init__()
+        out_channels = out_channels or channels
+        if use_conv:
+            self.op = nn.Conv2d(channels, out_channels, 3, stride=2, padding=1)
+        else:
+            if out_channels != channels:
+                raise ValueError('average-pool downsampling cannot change channels '
+                                 f'({channels} -> {out_channels})')
+            self.op = nn.AvgPool2d(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class ResBlock(nn.Module):
+    """Residual block conditioned on the time (and class) embedding.
+
+    With ``use_scale_shift_norm`` the embedding modulates the second norm
+    FiLM-style (``norm(h) * (1 + scale) + shift``); otherwise it is added.
+    ``up``/``down`` resample inside the block (``resblock_updown``).
+    """
+
+    def __init__(self, channels: int, emb_channels: int, dropout: float,
+                 out_channels: Optional[int] = None, use_scale_shift_norm: bool = False,
+                 up: bool = False, down: bool = False, use_checkpoint: bool = False):
+        super().__init__()
+        out_channels = out_channels or channels
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.use_checkpoint = use_checkpoint
+        self.in_layers = nn.Sequential(
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.updown = up or down
+        if up:
+            self.h_upd, self.x_upd = Upsample(channels, False), Upsample(channels, False)
+        elif down:
+            self.h_upd, self.x_upd = Downsample(channels, False), Downsample(channels, False)
+        else:
+            self.h_upd = self.x_upd = nn.Identity()
+        emb_out = 2 * out_channels if use_scale_shift_norm else out_channels
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, emb_out))
+        self.out_layers = nn.Sequential(
+            _norm(out_channels), nn.SiLU(), nn.Dropout(p=dropout),
+            _zeroed(nn.Conv2d(out_channels, out_channels, 3, padding=1)))
+        if out_channels == channels:
+            self.skip_connection = nn.Identity()
+        else:
+            self.skip_connection = nn.Conv2d(channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            return grad_checkpoint(self._forward, x, emb, use_reentrant=False)
+        return self._forward(x, emb)
+
+    def _forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.updown:
+            # resample between the activation and the conv, as ADM does
+            h = self.in_layers[:-1](x)
+            h = self.in_layers[-1](self.h_upd(h))
+            x = self.x_upd(x)
+        else:
+            h = self.in_layers(x)
+        emb_out = self.emb_layers(emb).type(h.dtype)[..., None, None]
+        if self.use_scale_shift_norm:
+            scale, shift = emb_out.chunk(2, dim=1)
+            h = self.out_layers[0](h) * (1 + scale) + shift
+            h = self.out_layers[1:](h)
+        else:
+            h = self.out_layers(h + emb_out)
+        return self.skip_connection(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention over all spatial positions, with a residual.
+
+    Heads are ``num_heads`` or, when ``num_head_channels`` is set,
+    ``channels // num_head_channels``. The 1x1-conv qkv projection's output
+    channels are read in flash-attention order ``(3, heads, head_dim)``.
+    """
+
+    def __init__(self, channels: int, num_heads: int = 1, num_head_channels: int = -1,
+                 use_checkpoint: bool = False):
+        super().__init__()
+        if num_head_channels == -1:
+            self.num_heads = num_heads
+        else:
+            if channels % num_head_channels:
+                raise ValueError(f'attention channels {channels} are not divisible by '
+                                 f'num_head_channels={num_head_channels}')
+            self.num_heads = channels // num_head_channels
+        if channels % self.num_heads:
+            raise ValueError(f'attention channels {channels} are not divisible by '
+                             f'num_heads={self.num_heads}')
+        self.use_checkpoint = use_checkpoint
+        self.norm = _norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj_out = _zeroed(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            return grad_checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.num_heads, c // self.num_heads, -1)
+        # (b, 3, heads, d, T) -> three (b, heads, T, d) tensors for SDPA
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).unbind(0)
+        h = F.scaled_dot_product_attention(q, k, v)
+        h = h.transpose(-1, -2).reshape(b, c, height, width)
+        return x + self.proj_out(h)
+
+
+def _parse_ints(value: Union[str, Sequence, None], name: str) -> Tuple:
+    if value is None or value == '':
+        return ()
+    if isinstance(value, str):
+        try:
+            return tuple(float(v) if '.' in v else int(v) for v in value.split(',') if v)
+        except ValueError:
+            raise ValueError(f'{name}={value!r}: expected comma-separated numbers, '
+                             'e.g. "32,16,8"') from None
+    if isinstance(value, (int, float)):
+        return (value, )
+    return tuple(value)
+
+
+@MODELS.register_module()
+class ConsistencyUNetModel(BaseModule):
+    """ADM UNet with time (and optional class) conditioning.
+
+    Defaults follow the original ``create_model``; configs of the released
+    checkpoints set every field explicitly.
+
+    Args:
+        image_size: input height/width (square), e.g. 64 or 256.
+        in_channels: image channels.
+        model_channels: base width; the time embedding is 4x this.
+        num_res_blocks: ResBlocks per resolution level.
+        attention_resolutions: resolutions (in pixels) that get attention,
+            as "32,16,8" or a sequence; converted to downsampling rates.
+        out_channels: output channels; default ``in_channels`` (doubled with
+            ``learn_sigma``).
+        dropout: dropout inside ResBlocks.
+        channel_mult: per-level width multipliers ("1,2,3,4" or a sequence);
+            empty picks the original default for ``image_size``.
+        conv_resample: learned convs (True) or plain resampling between levels.
+        num_classes: class count for class conditioning, or None.
+        num_heads / num_head_channels / num_heads_upsample: attention heads;
+            ``num_head_channels`` > 0 fixes the width per head instead.
+        use_scale_shift_norm: FiLM conditioning in ResBlocks.
+        resblock_updown: resample with ResBlocks instead of conv/pool.
+        learn_sigma: double the output channels (variance head; unused by
+            the consistency samplers).
+        use_checkpoint: gradient checkpointing in training.
+        use_fp16: accepted for config compatibility with the original; use
+            the sampler's ``dtype`` (autocast) instead.
+        use_new_attention_order: must be False: the released weights use the
+            flash-attention qkv order, which this module always uses.
+
+    Forward: ``x`` (N, C, H, W) float, ``timesteps`` (N,), ``y`` (N,) long
+    class labels iff class-conditional; returns (N, out_channels, H, W).
+    """
+
+    def __init__(self,
+                 image_size: int = 64,
+                 in_channels: int = 3,
+                 model_channels: int = 128,
+                 num_res_blocks: int = 2,
+                 attention_resolutions: Union[str, Sequence[int]] = '32,16,8',
+                 out_channels: Optional[int] = None,
+                 dropout: float = 0.0,
+                 channel_mult: Union[str, Sequence[float]] = '',
+                 conv_resample: bool = True,
+                 num_classes: Optional[int] = None,
+                 num_heads: int = 4,
+                 num_head_channels: int = -1,
+                 num_heads_upsample: int = -1,
+                 use_scale_shift_norm: bool = True,
+                 resblock_updown: bool = False,
+                 learn_sigma: bool = False,
+                 use_checkpoint: bool = False,
+                 use_fp16: bool = False,
+                 use_new_attention_order: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if use_new_attention_order:
+            raise ValueError('use_new_attention_order=True is not supported: the released '
+                             'checkpoints use the flash-attention qkv order; set it to False')
+        channel_mult = _parse_ints(channel_mult, 'channel_mult')
+        if not channel_mult:
+            if image_size not in DEFAULT_CHANNEL_MULT:
+                raise ValueError(f'no default channel_mult for image_size={image_size}; '
+                                 'set channel_mult, e.g. "1,2,2"')
+            channel_mult = DEFAULT_CHANNEL_MULT[image_size]
+        attention_ds = {image_size // int(r) for r in
+                        _parse_ints(attention_resolutions, 'attention_resolutions')}
+        out_channels = out_channels or in_channels
+        if learn_sigma:
+            out_channels *= 2
+        if num_heads_upsample == -1:
+            num_heads_upsample = num_heads
+
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.model_channels = model_channels
+        self.num_classes = num_classes
+        self.channel_mult = channel_mult
+        self.use_fp16 = use_fp16
+
+        emb_dim = model_channels * 4
+        self.time_embed = nn.Sequential(
+            nn.Linear(model_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        if num_classes is not None:
+            self.label_emb = nn.Embedding(num_classes, emb_dim)
+
+        def resblock(cin, cout=None, **kw):
+            return ResBlock(cin, emb_dim, dropout, out_channels=cout,
+                            use_scale_shift_norm=use_scale_shift_norm,
+                            use_checkpoint=use_checkpoint, **kw)
+
+        def attention(ch, heads):
+            return AttentionBlock(ch, num_heads=heads, num_head_channels=num_head_channels,
+                                  use_checkpoint=use_checkpoint)
+
+        ch = first_ch = int(channel_mult[0] * model_channels)
+        self.input_blocks = nn.ModuleList(
+            [TimestepSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
+        skip_chans = [ch]
+        ds = 1
+        for level, mult in enumerate(channel_mult):
+            for _ in range(num_res_blocks):
+                layers = [resblock(ch, int(mult * model_channels))]
+                ch = int(mult * model_channels)
+                if ds in attention_ds:
+                    layers.append(attention(ch, num_heads))
+                self.input_blocks.append(TimestepSequential(*layers))
+                skip_chans.append(ch)
+            if level != len(channel_mult) - 1:
+                down = (resblock(ch, ch, down=True) if resblock_updown else
+                        Downsample(ch, conv_resample, out_channels=ch))
+                self.input_blocks.append(TimestepSequential(down))
+                skip_chans.append(ch)
+                ds *= 2
+
+        self.middle_block = TimestepSequential(
+            resblock(ch), attention(ch, num_heads), resblock(ch))
+
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(channel_mult))):
+            for i in range(num_res_blocks + 1):
+                layers = [resblock(ch + skip_chans.pop(), int(model_channels * mult))]
+                ch = int(model_channels * mult)
+                if ds in attention_ds:
+                    layers.append(attention(ch, num_heads_upsample))
+                if level and i == num_res_blocks:
+                    layers.append(resblock(ch, ch, up=True) if resblock_updown else
+                                  Upsample(ch, conv_resample, out_channels=ch))
+                    ds //= 2
+                self.output_blocks.append(TimestepSequential(*layers))
+
+        self.out = nn.Sequential(
+            _norm(ch), nn.SiLU(), _zeroed(nn.Conv2d(first_ch, out_channels, 3, padding=1)))
+
+    def init_weights(self) -> None:
+        """PyTorch's default init, then zeroed output convs, as the original.
+
+        Also materialises a model built on the meta device.
+        """
+        if any(p.is_meta for p in self.parameters()):
+            self.to_empty(device='cpu')
+        for module in self.modules():
+            if module is not self and hasattr(module, 'reset_parameters'):
+                module.reset_parameters()
+        for module in self.modules():
+            if isinstance(module, ResBlock):
+                _zeroed(module.out_layers[-1])
+            elif isinstance(module, AttentionBlock):
+                _zeroed(module.proj_out)
+        _zeroed(self.out[-1])
+        super().init_weights()
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor,
+                y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if (y is not None) != (self.num_classes is not None):
+            raise ValueError('class labels `y` must be given if and only if the UNet is '
+                             f'class-conditional (num_classes={self.num_classes})')
+        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
+        if y is not None:
+            emb = emb + self.label_emb(y)
+        skips = []
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+        return self.out(h.type(x.dtype))
+
+
+def unet_config_from_flags(flags: dict) -> dict:
+    """Translate the original code's model flags into a UNet config.
+
+    Args:
+        flags: ``image_sample.py``/``create_model`` flags, e.g.
+            ``dict(image_size=64, num_channels=192, class_cond=True, ...)``.
+
+    Returns:
+        kwargs for :class:`ConsistencyUNetModel` (``type`` included).
+    """
+    cfg = dict(type='ConsistencyUNetModel', image_size=flags.get('image_size', 64),
+               model_channels=flags.get('num_channels', 128))
+    same = ('num_res_blocks', 'attention_resolutions', 'channel_mult', 'num_heads',
+            'num_head_channels', 'num_heads_upsample', 'use_scale_shift_norm',
+            'resblock_updown', 'learn_sigma', 'dropout', 'use_checkpoint', 'use_fp16',
+            'use_new_attention_order')
+    cfg.update({k: flags[k] for k in same if k in flags})
+    cfg['num_classes'] = 1000 if flags.get('class_cond') else None
+    return cfg

@@ -1,0 +1,550 @@
+r"""Regenerate the numerical reference fixtures used by the parity tests.
+
+This script runs the *original* OpenAI consistency-models code (PyTorch) and
+records what it computes, so that the ``mmagic_cm`` reimplementation can be
+checked against it without the original code being present at test time.
+Nothing of the original repository is committed here: check it out separately
+(https://github.com/openai/consistency_models) and point ``--cm-repo`` at it::
+
+    PYTHONPATH=. python tools/reference/make_fixtures.py --cm-repo CM_REPO \
+        --out tests/fixtures/reference
+
+The original package imports a few dependencies that are unavailable or not
+wanted on a CPU-only machine. Small stand-ins are registered in
+``sys.modules`` before it is imported:
+
+* ``flash_attn.flash_attention.FlashAttention``: plain float32 softmax
+  attention with scale ``1/sqrt(head_dim)`` on ``(batch, seq, 3, heads, dim)``
+  input, returning ``(batch, seq, heads, dim)``;
+* ``mpi4py`` (``MPI``) and ``blobfile``: only imported by ``cm.dist_util``,
+  never used because no distributed setup or checkpoint loading happens;
+* ``piq.LPIPS``: raises if instantiated; every ``KarrasDenoiser`` here is
+  built with ``loss_norm="l2"``.
+
+Every model is built with ``cm.script_util.create_model`` and its weights are
+replaced by :func:`mmagic_cm.testing.seeded_state_dict` (loaded strictly), so
+the tests can rebuild identical weights from a seed. All computations run in
+float32 on the CPU.
+
+Outputs (all under ``--out``): ``unet_forward.npz``, ``denoiser.npz``,
+``generators.npz``, ``samplers.npz``, ``released_arch_samples.npz``,
+``arch_keys.json`` and ``meta.json``. Every npz also holds its metadata as a
+JSON string under the key ``meta``; ``meta.json`` collects all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import math
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmagic_cm.testing import seeded_state_dict
+
+SEED = 42
+LABELS = [3, 997]
+
+TINY_ARCHS: Dict[str, Dict[str, Any]] = {
+    'tiny_cond':
+    dict(
+        image_size=16,
+        num_channels=32,
+        num_res_blocks=1,
+        channel_mult='1,2',
+        attention_resolutions='8',
+        num_heads=4,
+        num_head_channels=16,
+        num_heads_upsample=-1,
+        class_cond=True,
+        use_scale_shift_norm=True,
+        resblock_updown=True,
+        learn_sigma=False,
+        dropout=0.0,
+        use_checkpoint=False,
+        use_fp16=False,
+        use_new_attention_order=False,
+    ),
+}
+TINY_ARCHS['tiny_uncond'] = dict(
+    TINY_ARCHS['tiny_cond'],
+    class_cond=False,
+    use_scale_shift_norm=False,
+    resblock_updown=False,
+    num_head_channels=-1,
+    num_heads=2,
+)
+TINY_ARCHS['tiny_learn_sigma'] = dict(TINY_ARCHS['tiny_uncond'], learn_sigma=True)
+TINY_SEEDS = {'tiny_cond': 0, 'tiny_uncond': 1, 'tiny_learn_sigma': 2}
+
+RELEASED_ARCHS: Dict[str, Dict[str, Any]] = {
+    'imagenet64':
+    dict(
+        image_size=64,
+        num_channels=192,
+        num_res_blocks=3,
+        channel_mult='',
+        attention_resolutions='32,16,8',
+        num_heads=4,
+        num_head_channels=64,
+        num_heads_upsample=-1,
+        class_cond=True,
+        use_scale_shift_norm=True,
+        resblock_updown=True,
+        learn_sigma=False,
+        dropout=0.0,
+        use_checkpoint=False,
+        use_fp16=False,
+        use_new_attention_order=False,
+    ),
+    'lsun256':
+    dict(
+        image_size=256,
+        num_channels=256,
+        num_res_blocks=2,
+        channel_mult='',
+        attention_resolutions='32,16,8',
+        num_heads=4,
+        num_head_channels=64,
+        num_heads_upsample=-1,
+        class_cond=False,
+        use_scale_shift_norm=False,
+        resblock_updown=True,
+        learn_sigma=False,
+        dropout=0.0,
+        use_checkpoint=False,
+        use_fp16=False,
+        use_new_attention_order=False,
+    ),
+}
+RELEASED_SEEDS = {'imagenet64': 0, 'lsun256': 1}
+
+DENOISER_KWARGS = dict(sigma_data=0.5, sigma_max=80.0, sigma_min=0.002, loss_norm='l2')
+
+
+# --------------------------------------------------------------------------
+# Stand-ins for the unavailable dependencies of the original package.
+# --------------------------------------------------------------------------
+class StandInFlashAttention(nn.Module):
+    """Float32 softmax attention with the call signature of flash_attn's module."""
+
+    def __init__(self, attention_dropout: float = 0.0, device=None, dtype=None):
+        """Accept flash_attn's constructor arguments; dropout must be 0."""
+        super().__init__()
+        if attention_dropout:
+            raise ValueError('the stand-in attention supports no dropout')
+
+    def forward(self, qkv, key_padding_mask=None, need_weights=False, causal=False):
+        """Attend over ``qkv`` of shape (batch, seq, 3, heads, head_dim).
+
+        Returns:
+            ``(out, None)`` with ``out`` of shape (batch, seq, heads, head_dim)
+            in the dtype of ``qkv``.
+        """
+        if key_padding_mask is not None or causal:
+            raise ValueError('the stand-in attention supports no masks')
+        dtype = qkv.dtype
+        query, key, value = qkv.float().unbind(dim=2)  # each (b, s, h, d)
+        scale = 1.0 / math.sqrt(query.shape[-1])
+        logits = torch.einsum('bqhd,bkhd->bhqk', query, key) * scale
+        weights = torch.softmax(logits, dim=-1)
+        out = torch.einsum('bhqk,bkhd->bqhd', weights, value)
+        return out.to(dtype), None
+
+
+class _NoLPIPS:
+    """Placeholder for ``piq.LPIPS``; the fixtures never need a perceptual loss."""
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError('LPIPS is not available here; use loss_norm="l2"')
+
+
+def install_stand_ins() -> None:
+    """Register stand-in modules for flash_attn, mpi4py, blobfile and piq."""
+    flash_attn = types.ModuleType('flash_attn')
+    flash_attention = types.ModuleType('flash_attn.flash_attention')
+    flash_attention.FlashAttention = StandInFlashAttention
+    flash_attn.flash_attention = flash_attention
+
+    mpi4py = types.ModuleType('mpi4py')
+    mpi4py.MPI = types.SimpleNamespace(COMM_WORLD=None)
+
+    blobfile = types.ModuleType('blobfile')
+
+    piq = types.ModuleType('piq')
+    piq.LPIPS = _NoLPIPS
+
+    sys.modules.update({
+        'flash_attn': flash_attn,
+        'flash_attn.flash_attention': flash_attention,
+        'mpi4py': mpi4py,
+        'blobfile': blobfile,
+        'piq': piq,
+    })
+
+
+# --------------------------------------------------------------------------
+# Helpers.
+# --------------------------------------------------------------------------
+class Reference:
+    """Handles to the original package's functions, imported after the stand-ins."""
+
+    def __init__(self, cm_repo: Path):
+        """Install the stand-ins and import ``cm`` from ``cm_repo``."""
+        install_stand_ins()
+        sys.path.insert(0, str(cm_repo))
+        from cm import karras_diffusion, random_util, script_util
+        self.create_model = script_util.create_model
+        self.KarrasDenoiser = karras_diffusion.KarrasDenoiser
+        self.karras_sample = karras_diffusion.karras_sample
+        self.get_sigmas_karras = karras_diffusion.get_sigmas_karras
+        self.get_generator = random_util.get_generator
+
+    def build(self, arch: Dict[str, Any], seed: int) -> nn.Module:
+        """Build a UNet on the CPU and load seeded weights strictly."""
+        model = self.create_model(**arch)
+        named_shapes = [(k, v.shape) for k, v in model.state_dict().items()]
+        model.load_state_dict(seeded_state_dict(named_shapes, seed=seed), strict=True)
+        return model.eval()
+
+    def denoiser(self, distillation: bool):
+        """Build the original ``KarrasDenoiser`` with the released hyper-parameters."""
+        return self.KarrasDenoiser(distillation=distillation, **DENOISER_KWARGS)
+
+
+def f32(tensor: torch.Tensor) -> np.ndarray:
+    """Detach a tensor to a float32 numpy array."""
+    return tensor.detach().cpu().float().numpy()
+
+
+def to_uint8_nhwc(x0: torch.Tensor) -> np.ndarray:
+    """Quantise samples in [-1, 1] the way ``scripts/image_sample.py`` does."""
+    img = ((x0 + 1) * 127.5).clamp(0, 255).to(torch.uint8)
+    return img.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def save_npz(path: Path, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
+    """Save arrays compressed, with ``meta`` as a JSON string under ``meta``."""
+    arrays = dict(arrays)
+    arrays['meta'] = np.array(json.dumps(meta, sort_keys=True))
+    np.savez_compressed(path, **arrays)
+    print(f'wrote {path} ({path.stat().st_size / 1024:.1f} KiB)', flush=True)
+
+
+def randn_seeded(shape, seed: int) -> torch.Tensor:
+    """``torch.randn`` from a fresh CPU generator seeded with ``seed``."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def make_generator(ref: Reference, name: str, num_samples: int, seed: int):
+    """Return the original generator; for ``dummy`` seed the global RNG first."""
+    if name == 'dummy':
+        torch.manual_seed(seed)
+    # The original prints a "Distributed not initialised" warning per generator.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return ref.get_generator(name, num_samples, seed)
+
+
+# --------------------------------------------------------------------------
+# Fixture groups.
+# --------------------------------------------------------------------------
+def make_unet_forward(ref: Reference, out: Path) -> Dict[str, Any]:
+    """Forward pass of the three tiny archs on seeded input."""
+    arrays: Dict[str, np.ndarray] = {}
+    meta: Dict[str, Any] = {
+        'archs': TINY_ARCHS,
+        'weight_seeds': TINY_SEEDS,
+        'x': 'torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(123))',
+        't': 'float32 [250 * ln(80), 250 * ln(0.5)]',
+        'y': f'{LABELS} (int64) for class_cond archs, else None',
+    }
+    x = randn_seeded((2, 3, 16, 16), 123)
+    t = torch.tensor([250 * math.log(80.0), 250 * math.log(0.5)], dtype=torch.float32)
+    for name, arch in TINY_ARCHS.items():
+        model = ref.build(arch, TINY_SEEDS[name])
+        y = torch.tensor(LABELS) if arch['class_cond'] else None
+        with torch.no_grad():
+            result = model(x, t, y=y)
+        arrays[f'{name}/x'] = f32(x)
+        arrays[f'{name}/t'] = f32(t)
+        if y is not None:
+            arrays[f'{name}/y'] = y.numpy()
+        arrays[f'{name}/out'] = f32(result)
+    save_npz(out / 'unet_forward.npz', arrays, meta)
+    return meta
+
+
+def make_denoiser(ref: Reference, out: Path) -> Dict[str, Any]:
+    """Scalings, Karras schedules and ``denoise`` outputs."""
+    arrays: Dict[str, np.ndarray] = {}
+    sigmas = torch.tensor([0.002, 0.01, 0.1, 0.5, 1.0, 5.0, 20.0, 80.0], dtype=torch.float32)
+    arrays['sigmas'] = f32(sigmas)
+    diffusion = ref.denoiser(distillation=True)
+    for fn_name in ('get_scalings', 'get_scalings_for_boundary_condition'):
+        c_skip, c_out, c_in = getattr(diffusion, fn_name)(sigmas)
+        arrays[f'{fn_name}/c_skip'] = f32(c_skip)
+        arrays[f'{fn_name}/c_out'] = f32(c_out)
+        arrays[f'{fn_name}/c_in'] = f32(c_in)
+
+    schedules = {
+        'karras_n1': (1, 0.002, 80.0),
+        'karras_n2': (2, 0.002, 80.0),
+        'karras_n40': (40, 0.002, 80.0),
+        'karras_n201': (201, 0.002, 80.0),
+        'karras_n10_min0.01_max50': (10, 0.01, 50.0),
+    }
+    for key, (n, smin, smax) in schedules.items():
+        arrays[f'sigmas_karras/{key}'] = f32(ref.get_sigmas_karras(n, smin, smax, 7.0))
+
+    model = ref.build(TINY_ARCHS['tiny_cond'], TINY_SEEDS['tiny_cond'])
+    x_t = randn_seeded((2, 3, 16, 16), 7) * 10
+    den_sigmas = torch.tensor([80.0, 0.7], dtype=torch.float32)
+    y = torch.tensor(LABELS)
+    arrays['denoise/x_t'] = f32(x_t)
+    arrays['denoise/sigmas'] = f32(den_sigmas)
+    arrays['denoise/y'] = y.numpy()
+    for distillation in (False, True):
+        tag = f'distill{int(distillation)}'
+        with torch.no_grad():
+            model_output, denoised = ref.denoiser(distillation).denoise(
+                model, x_t, den_sigmas, y=y)
+        arrays[f'denoise/{tag}/model_output'] = f32(model_output)
+        arrays[f'denoise/{tag}/denoised'] = f32(denoised)
+
+    meta = {
+        'denoiser_kwargs': DENOISER_KWARGS,
+        'scalings': 'get_scalings/* and get_scalings_for_boundary_condition/* of `sigmas` '
+        '(they do not depend on distillation)',
+        'sigmas_karras': {k: dict(n=v[0], sigma_min=v[1], sigma_max=v[2], rho=7.0)
+                          for k, v in schedules.items()},
+        'denoise': {
+            'arch': 'tiny_cond',
+            'weight_seed': TINY_SEEDS['tiny_cond'],
+            'x_t': 'torch.randn(2, 3, 16, 16, generator=Generator().manual_seed(7)) * 10',
+            'sigmas': [80.0, 0.7],
+            'y': LABELS,
+            'tags': {'distill0': 'distillation=False', 'distill1': 'distillation=True'},
+        },
+    }
+    save_npz(out / 'denoiser.npz', arrays, meta)
+    return meta
+
+
+def make_generators(ref: Reference, out: Path) -> Dict[str, Any]:
+    """Draw sequences from the three original generator kinds."""
+    arrays: Dict[str, np.ndarray] = {}
+    for name in ('dummy', 'determ', 'determ-indiv'):
+        gen = make_generator(ref, name, 4, 5)
+        arrays[f'{name}/randn_0'] = f32(gen.randn(2, 3, 4, 4))
+        arrays[f'{name}/randn_1'] = f32(gen.randn(2, 3, 4, 4))
+        arrays[f'{name}/randint'] = gen.randint(0, 10, (2, )).numpy()
+        arrays[f'{name}/randn_like'] = f32(gen.randn_like(torch.zeros(2, 3, 4, 4)))
+    for name in ('determ', 'determ-indiv'):
+        gen = make_generator(ref, name, 4, 5)
+        gen.set_done_samples(2)
+        arrays[f'{name}/done2_randn'] = f32(gen.randn(2, 3, 4, 4))
+    gen = make_generator(ref, 'determ-indiv', 3, 42)
+    arrays['determ-indiv_n3_s42/randn'] = f32(gen.randn(3, 3, 2, 2))
+    meta = {
+        'sequence': ('NAME/randn_0 = g.randn(2,3,4,4); NAME/randn_1 = g.randn(2,3,4,4); '
+                     'NAME/randint = g.randint(0,10,(2,)); '
+                     'NAME/randn_like = g.randn_like(zeros(2,3,4,4)); in this order on one '
+                     'generator get_generator(NAME, num_samples=4, seed=5); for dummy '
+                     'torch.manual_seed(5) is called first'),
+        'done2': ('NAME/done2_randn: fresh get_generator(NAME, 4, 5), set_done_samples(2), '
+                  'then randn(2,3,4,4)'),
+        'determ-indiv_n3_s42/randn': "get_generator('determ-indiv', 3, 42).randn(3,3,2,2)",
+    }
+    save_npz(out / 'generators.npz', arrays, meta)
+    return meta
+
+
+def sample_case(ref: Reference, model: nn.Module, image_size: int, batch: int,
+                labels: Optional[list], distillation: bool, sampler: str, steps: int,
+                generator: str, seed: int = SEED, num_samples: Optional[int] = None,
+                ts: Optional[tuple] = None, **churn) -> tuple:
+    """Run the original ``karras_sample`` once; return (x0, uint8 NHWC, kwargs)."""
+    num_samples = batch if num_samples is None else num_samples
+    model_kwargs = {} if labels is None else {'y': torch.tensor(labels)}
+    gen = make_generator(ref, generator, num_samples, seed)
+    kwargs = dict(steps=steps, clip_denoised=True, sampler=sampler, sigma_min=0.002,
+                  sigma_max=80.0, ts=ts, **churn)
+    with torch.no_grad():
+        x0 = ref.karras_sample(
+            ref.denoiser(distillation), model, shape=(batch, 3, image_size, image_size),
+            model_kwargs=model_kwargs, device='cpu', generator=gen, **kwargs)
+    record = dict(kwargs, shape=[batch, 3, image_size, image_size], labels=labels,
+                  distillation=distillation, generator=generator, generator_seed=seed,
+                  num_samples=num_samples, ts=None if ts is None else list(ts))
+    return x0, to_uint8_nhwc(x0), record
+
+
+def make_samplers(ref: Reference, out: Path) -> Dict[str, Any]:
+    """All samplers of ``karras_sample`` on the tiny archs."""
+    models = {name: ref.build(TINY_ARCHS[name], TINY_SEEDS[name])
+              for name in ('tiny_cond', 'tiny_uncond')}
+    labels = {'tiny_cond': LABELS, 'tiny_uncond': None}
+    churn = dict(s_churn=3.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.003)
+    cases: Dict[str, Dict[str, Any]] = {}
+    for arch in ('tiny_cond', 'tiny_uncond'):
+        for gen in ('dummy', 'determ', 'determ-indiv'):
+            cases[f'{arch}/onestep/{gen}'] = dict(
+                arch=arch, distillation=True, sampler='onestep', steps=40, generator=gen)
+    for ts, steps in (((0, 22, 39), 40), ((0, 106, 200), 201), ((0, 5, 9), 10)):
+        for gen in ('determ', 'determ-indiv'):
+            name = f'tiny_cond/multistep_{"-".join(map(str, ts))}_steps{steps}/{gen}'
+            cases[name] = dict(arch='tiny_cond', distillation=True, sampler='multistep',
+                               steps=steps, ts=ts, generator=gen)
+    edm = dict(arch='tiny_cond', distillation=False, steps=6, generator='determ')
+    cases['tiny_cond/heun/determ'] = dict(edm, sampler='heun', s_churn=0.0)
+    cases['tiny_cond/heun_churn3/determ'] = dict(edm, sampler='heun', **churn)
+    cases['tiny_cond/heun_churn0.6/determ'] = dict(edm, sampler='heun', s_churn=0.6)
+    cases['tiny_cond/euler/determ'] = dict(edm, sampler='euler')
+    cases['tiny_cond/ancestral/determ'] = dict(edm, sampler='ancestral')
+    cases['tiny_cond/dpm/determ'] = dict(edm, sampler='dpm', s_churn=0.0)
+    cases['tiny_cond/dpm_churn3/determ'] = dict(edm, sampler='dpm', s_churn=3.0)
+    cases['tiny_cond/progdist/determ'] = dict(edm, sampler='progdist')
+    uncond = dict(edm, arch='tiny_uncond', generator='determ-indiv')
+    cases['tiny_uncond/heun/determ-indiv'] = dict(uncond, sampler='heun', s_churn=0.0)
+    cases['tiny_uncond/ancestral/determ-indiv'] = dict(uncond, sampler='ancestral')
+
+    arrays: Dict[str, np.ndarray] = {}
+    records: Dict[str, Any] = {}
+    for name, case in cases.items():
+        case = dict(case)
+        arch = case.pop('arch')
+        x0, img, record = sample_case(ref, models[arch], 16, 2, labels[arch], **case)
+        arrays[f'{name}/x0'] = f32(x0)
+        arrays[f'{name}/img'] = img
+        records[name] = dict(record, arch=arch, weight_seed=TINY_SEEDS[arch])
+    meta = {
+        'archs': {k: TINY_ARCHS[k] for k in models},
+        'cases': records,
+        'keys': 'CASE/x0 float32 NCHW karras_sample output; CASE/img uint8 NHWC as '
+        'scripts/image_sample.py computes it',
+        'unlisted_kwargs': 'karras_sample defaults: rho=7.0, s_churn=0, s_tmin=0, '
+        's_tmax=inf, s_noise=1 unless given in the case',
+    }
+    save_npz(out / 'samplers.npz', arrays, meta)
+    return meta
+
+
+def state_dict_shapes(ref: Reference, arch: Dict[str, Any]) -> Dict[str, Any]:
+    """Names, shapes and parameter count of the original UNet built on ``meta``."""
+    with torch.device('meta'):
+        model = ref.create_model(**arch)
+    entries = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    return {
+        'kwargs': arch,
+        'state_dict': entries,
+        'num_state_dict_entries': len(entries),
+        'num_params': sum(p.numel() for p in model.parameters()),
+        'num_state_dict_elements': sum(math.prod(s) for _, s in entries),
+    }
+
+
+def make_arch_keys(ref: Reference, out: Path) -> Dict[str, Any]:
+    """State-dict layout of the released and the tiny architectures."""
+    archs = dict(RELEASED_ARCHS, **TINY_ARCHS)
+    result = {name: state_dict_shapes(ref, arch) for name, arch in archs.items()}
+    path = out / 'arch_keys.json'
+    path.write_text(json.dumps(result, indent=1) + '\n')
+    print(f'wrote {path} ({path.stat().st_size / 1024:.1f} KiB)', flush=True)
+    return {name: {k: v for k, v in item.items() if k != 'state_dict'}
+            for name, item in result.items()}
+
+
+def make_released(ref: Reference, out: Path) -> Dict[str, Any]:
+    """Sample the full released architectures with seeded weights."""
+    arrays: Dict[str, np.ndarray] = {}
+    records: Dict[str, Any] = {}
+    in64 = [
+        ('imagenet64/onestep', dict(sampler='onestep', steps=40)),
+        ('imagenet64/multistep_0-22-39_steps40', dict(sampler='multistep', steps=40,
+                                                      ts=(0, 22, 39))),
+        ('imagenet64/multistep_0-106-200_steps201', dict(sampler='multistep', steps=201,
+                                                         ts=(0, 106, 200))),
+    ]
+    model = ref.build(RELEASED_ARCHS['imagenet64'], RELEASED_SEEDS['imagenet64'])
+    for name, case in in64:
+        start = time.time()
+        x0, img, record = sample_case(ref, model, 64, 2, [145, 1], distillation=True,
+                                      generator='determ', **case)
+        arrays[f'{name}/x0'] = f32(x0)
+        arrays[f'{name}/img'] = img
+        records[name] = dict(record, arch='imagenet64',
+                             weight_seed=RELEASED_SEEDS['imagenet64'])
+        print(f'{name}: {time.time() - start:.1f}s', flush=True)
+    del model
+    gc.collect()
+
+    model = ref.build(RELEASED_ARCHS['lsun256'], RELEASED_SEEDS['lsun256'])
+    start = time.time()
+    name = 'lsun256/onestep'
+    _, img, record = sample_case(ref, model, 256, 1, None, distillation=True,
+                                 generator='determ-indiv', sampler='onestep', steps=40)
+    arrays[f'{name}/img'] = img
+    records[name] = dict(record, arch='lsun256', weight_seed=RELEASED_SEEDS['lsun256'])
+    print(f'{name}: {time.time() - start:.1f}s', flush=True)
+    del model
+    gc.collect()
+
+    meta = {
+        'archs': RELEASED_ARCHS,
+        'cases': records,
+        'keys': 'CASE/img uint8 NHWC (all cases); CASE/x0 float32 NCHW (imagenet64 only)',
+        'note': 'float32 on CPU with the stand-in float32 attention (the released '
+        'checkpoints were sampled with use_fp16=True and flash attention)',
+    }
+    save_npz(out / 'released_arch_samples.npz', arrays, meta)
+    return meta
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--cm-repo', type=Path, required=True,
+                        help='checkout of openai/consistency_models')
+    parser.add_argument('--out', type=Path, default=Path('tests/fixtures/reference'))
+    parser.add_argument('--skip-released', action='store_true',
+                        help='skip the slow samples of the full released architectures')
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Write every fixture group and a combined ``meta.json``."""
+    args = parse_args()
+    ref = Reference(args.cm_repo.resolve())
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        'torch_version': torch.__version__,
+        'weights': 'mmagic_cm.testing.seeded_state_dict(list of (name, shape) of '
+        'create_model(**kwargs).state_dict(), seed=weight_seed), loaded strictly',
+        'unet_forward.npz': make_unet_forward(ref, args.out),
+        'denoiser.npz': make_denoiser(ref, args.out),
+        'generators.npz': make_generators(ref, args.out),
+        'samplers.npz': make_samplers(ref, args.out),
+        'arch_keys.json': make_arch_keys(ref, args.out),
+    }
+    if not args.skip_released:
+        meta['released_arch_samples.npz'] = make_released(ref, args.out)
+    path = args.out / 'meta.json'
+    if args.skip_released and path.exists():
+        previous = json.loads(path.read_text())
+        if 'released_arch_samples.npz' in previous:
+            meta['released_arch_samples.npz'] = previous['released_arch_samples.npz']
+    path.write_text(json.dumps(meta, indent=1, sort_keys=True) + '\n')
+    print(f'wrote {path}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
