@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import pickle
 import urllib.error
 import zipfile
 from collections import OrderedDict
@@ -85,7 +86,8 @@ def read_checkpoint(path: str) -> Mapping:
                 raise
             # legacy (non-zip) pickles cannot be memory-mapped
             return torch.load(path, map_location='cpu', weights_only=True)
-    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+    except (EOFError, OSError, zipfile.BadZipFile, RuntimeError, ValueError,
+            pickle.UnpicklingError) as exc:
         if 'Weights only load failed' in str(exc):
             raise CheckpointError(
                 f'{path} holds objects other than tensors and plain containers; '
@@ -176,13 +178,17 @@ def default_config_root() -> Optional[Path]:
 
 
 def check_unet_state_dict(unet: torch.nn.Module, state: Mapping[str, torch.Tensor],
-                          source: str) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` fits ``unet`` exactly."""
+                          source: str, config_root: Optional[str] = None) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` fits ``unet`` exactly.
+
+    The message names the configs (under ``config_root``, default the
+    repository's ``configs/``) that the file does fit.
+    """
     expected = shape_signature(unet.state_dict().items())
     found = shape_signature(state.items())
     if expected == found:
         return
-    fits = configs_fitting(found)
+    fits = configs_fitting(found, config_root)
     fit_text = (f'It fits {", ".join(fits)}.' if fits else
                 'It fits none of the configs under configs/.')
     raise CheckpointError(f'{source} does not fit this model\'s UNet: '
