@@ -9,6 +9,7 @@ from ._mmcv_compat import install_mmcv_ext_standin
 install_mmcv_ext_standin()
 
 from . import models  # noqa: E402,F401  (registers the modules)
+from .apis.inferencer import install_inferencer_hook  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .models import (  # noqa: E402
                      ConsistencyModel,
@@ -18,6 +19,8 @@ from .models import (  # noqa: E402
                      karras_sample,
 )
 from .version import __version__  # noqa: E402
+
+install_inferencer_hook()
 
 __all__ = [
     'CheckpointError', 'ConsistencyModel', 'ConsistencyUNetModel', 'KarrasDenoiser',

@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> dict:
     if not args.out.endswith('.npz'):
         raise ValueError(f'--out {args.out}: the output must be an .npz file')
     t1 = time.perf_counter()
-    model.to(device)  # reads the checkpoint
-    model.eval()
+    model.materialize()  # reads the checkpoint
+    model.to(device).eval()
     t2 = time.perf_counter()
     images, labels = model.sample(num_samples, labels=args.labels,
                                   progress=not args.no_progress)

@@ -4,8 +4,9 @@ Weights: with ``model_path`` set, the UNet is built on the meta device (no
 seconds spent on random init of 300M+ parameters) and its weights come from
 whichever arrives first: a ``load_state_dict``/mmengine ``load_checkpoint``
 call (raw released ``.pt`` files included), or ``model_path`` itself, read on
-first use (``.to()``, sampling). Without ``model_path`` the UNet is randomly
-initialised as usual.
+first use (sampling, or :meth:`ConsistencyModel.materialize`). Device and
+dtype moves made before that are replayed once the weights are in. Without
+``model_path`` the UNet is randomly initialised as usual.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from .noise import GENERATORS, get_generator
 from .samplers import SAMPLERS, check_ts, karras_sample
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+#: how each entry point takes a local checkpoint, named in download errors
+LOCAL_CHECKPOINT_HINT = ('--checkpoint PATH (tools/sample.py), --model-ckpt PATH (demo), '
+                         'model_ckpt=PATH (MMagicInferencer) or model_path=PATH (config)')
 
 
 def build_unet(cfg: Union[dict, nn.Module]) -> nn.Module:
@@ -134,7 +138,10 @@ class ConsistencyModel(BaseModel):
                 self.unet = build_unet(unet)
         else:
             self.unet = build_unet(unet)
+        self._deferred_apply = []
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
+        self.register_load_state_dict_post_hook(
+            lambda module, incompatible_keys: module._apply_deferred())
 
     # ------------------------------------------------------------------ settings
     @staticmethod
@@ -183,8 +190,9 @@ class ConsistencyModel(BaseModel):
             self.load_unet_weights(self.model_path)
         else:
             self.unet.init_weights()
+        self._apply_deferred()
 
-    def load_unet_weights(self, path_or_url: str, local_hint: str = 'model_path=PATH'
+    def load_unet_weights(self, path_or_url: str, local_hint: str = LOCAL_CHECKPOINT_HINT
                           ) -> None:
         """Load a raw or project checkpoint into the UNet, strictly.
 
@@ -200,10 +208,20 @@ class ConsistencyModel(BaseModel):
             self.unet.load_state_dict(state, strict=True)
 
     def _apply(self, fn, recurse=True):
-        # .to()/.cuda()/.float() on a model whose weights are still pending
-        # would fail on meta tensors: fetch them first
-        self.materialize()
+        # .to()/.cuda()/.half() while the weights are pending: remember it for
+        # the UNet (applied once its weights arrive), so that building an
+        # inferencer or moving a model reads no checkpoint yet
+        if self.weights_pending:
+            self._deferred_apply.append(fn)
+            for child in self.children():
+                if child is not self.unet:
+                    child._apply(fn, recurse)
+            return self
         return super()._apply(fn, recurse)
+
+    def _apply_deferred(self) -> None:
+        while self._deferred_apply:
+            self.unet._apply(self._deferred_apply.pop(0))
 
     def init_weights(self) -> None:
         """Random init (training from scratch), or ``model_path`` if set."""
@@ -244,13 +262,16 @@ class ConsistencyModel(BaseModel):
 
     @torch.no_grad()
     def sample_batch(self, batch_size: int, generator, labels: Optional[torch.Tensor] = None,
-                     progress: bool = False, **overrides) -> torch.Tensor:
+                     noise: Optional[torch.Tensor] = None, progress: bool = False,
+                     **overrides) -> torch.Tensor:
         """One batch of images.
 
         Args:
             batch_size: N.
             generator: a noise generator positioned at this batch.
             labels: (N,) long class labels, iff class-conditional.
+            noise: (N, C, H, W) standard-normal starting noise; default: the
+                generator's first draw.
             **overrides: sampling settings (sampler, steps, ts, s_churn, ...).
 
         Returns:
@@ -272,7 +293,7 @@ class ConsistencyModel(BaseModel):
                 steps=s['steps'], sigma_min=self.denoiser.sigma_min,
                 sigma_max=self.denoiser.sigma_max, rho=self.denoiser.rho, ts=s['ts'],
                 s_churn=s['s_churn'], s_tmin=s['s_tmin'], s_tmax=s['s_tmax'],
-                s_noise=s['s_noise'], device=self.device, progress=progress)
+                s_noise=s['s_noise'], device=self.device, noise=noise, progress=progress)
         finally:
             self.unet.train(was_training)
 
@@ -337,7 +358,8 @@ class ConsistencyModel(BaseModel):
         Args:
             inputs: dict with ``num_batches`` (images to draw; default the
                 configured batch size), ``labels`` (see :meth:`sample`),
-                ``sample_kwargs`` (sampling-setting overrides).
+                ``noise`` ((N, C, H, W) standard normal; default drawn from
+                the generator), ``sample_kwargs`` (sampling-setting overrides).
             mode: 'tensor' returns the (N, C, H, W) [-1, 1] batch; anything
                 else a list of ``DataSample`` with ``fake_img`` (C, H, W)
                 float in [0, 255], BGR as MMagic's generative models give it,
@@ -351,14 +373,18 @@ class ConsistencyModel(BaseModel):
         label_list = self.sample_labels(inputs.get('labels'), num, s['seed'])
         gen = get_generator(s['generator'], num, s['seed'])
         y = None if label_list is None else torch.tensor(label_list, dtype=torch.long)
-        images = self.sample_batch(num, gen, y, **sample_kwargs)
+        noise = inputs.get('noise')
+        if noise is None:
+            self.materialize()
+            noise = gen.randn(num, *self.image_shape, device=self.device)
+        images = self.sample_batch(num, gen, y, noise=noise, **sample_kwargs)
         if mode == 'tensor':
             return images
         fake = ((images + 1) * 127.5).clamp(0, 255)[:, [2, 1, 0]]
         outputs = []
         for i in range(num):
-            ds = DataSample(fake_img=fake[i], sample_kwargs=deepcopy(sample_kwargs),
-                            sample_model='orig')
+            ds = DataSample(fake_img=fake[i], noise=noise[i].cpu(),
+                            sample_kwargs=deepcopy(sample_kwargs), sample_model='orig')
             if y is not None:
                 ds.set_gt_label(y[i:i + 1])
             outputs.append(ds)

@@ -218,7 +218,8 @@ def karras_sample(denoiser: Denoiser, shape: Sequence[int], generator,
                   sampler: str = 'heun', steps: int = 40, sigma_min: float = 0.002,
                   sigma_max: float = 80.0, rho: float = 7.0, ts=None, s_churn: float = 0.0,
                   s_tmin: float = 0.0, s_tmax: float = float('inf'), s_noise: float = 1.0,
-                  device='cpu', progress: bool = False, callback=None) -> torch.Tensor:
+                  device='cpu', noise: Optional[torch.Tensor] = None, progress: bool = False,
+                  callback=None) -> torch.Tensor:
     """Draw ``x_T ~ N(0, sigma_max^2)`` from ``generator`` and run a sampler.
 
     Args:
@@ -228,6 +229,8 @@ def karras_sample(denoiser: Denoiser, shape: Sequence[int], generator,
         sampler: a key of :data:`SAMPLERS`.
         steps: schedule length (multistep: grid size for ``ts``).
         ts: multistep grid indices, e.g. ``(0, 22, 39)``.
+        noise: (N, C, H, W) standard-normal starting noise to use instead of
+            the generator's first draw (``x_T = noise * sigma_max``).
 
     Returns:
         (N, C, H, W) float32 images clamped to [-1, 1].
@@ -240,7 +243,11 @@ def karras_sample(denoiser: Denoiser, shape: Sequence[int], generator,
         raise ValueError(f'steps must be >= 1, got {steps}')
     n_sigmas = steps + 1 if sampler == 'progdist' else steps
     sigmas = get_sigmas_karras(n_sigmas, sigma_min, sigma_max, rho, device=device)
-    x_t = generator.randn(*shape, device=device) * sigma_max
+    if noise is None:
+        noise = generator.randn(*shape, device=device)
+    elif tuple(noise.shape) != tuple(shape):
+        raise ValueError(f'noise has shape {tuple(noise.shape)}, expected {tuple(shape)}')
+    x_t = noise.to(device) * sigma_max
     kwargs = {}
     if sampler in CHURN_SAMPLERS:
         kwargs = dict(s_churn=s_churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise)

@@ -1,0 +1,10 @@
+# CD (LPIPS) on LSUN Cat-256, two-step on 40 steps. The original publishes no Cat
+# ts; this is the Bedroom CD (LPIPS) setting 0,17,39 (same architecture and recipe).
+_base_ = ['./_base_/cm_lsun256.py']
+
+model = dict(
+    model_path='https://openaipublic.blob.core.windows.net/consistency/'
+    'cd_cat256_lpips.pt',
+    sampler='multistep',
+    steps=40,
+    ts=(0, 17, 39))

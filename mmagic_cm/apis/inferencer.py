@@ -1,0 +1,212 @@
+"""Teach MMagic's ``MMagicInferencer`` (and its demo) about ``consistency_models``.
+
+MMagic 1.2.0 keeps a fixed list of model names and reads their settings from
+``metafile.yml`` files inside its own package. ``import mmagic_cm`` arranges
+that, whenever ``mmagic.apis`` is (or has been) imported, the class also
+knows this plugin's models, read from this repository's metafiles:
+
+- ``model_name='consistency_models'`` with ``model_setting=K`` (an index into
+  ``configs/consistency_models/metafile.yml``) or ``config_name=NAME``;
+- the task (conditional or unconditional) of the chosen setting;
+- checkpoints go through :mod:`mmagic_cm.checkpoint` (local file or URL,
+  strict, one-line errors), not mmengine's http loader.
+
+Importing ``mmagic.apis`` costs seconds, so it is patched on import (a
+post-import hook), not imported eagerly.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+from ..checkpoint import default_config_root
+
+TARGET_MODULE = 'mmagic.apis.mmagic_inferencer'
+#: model name -> metafile, relative to the repository's configs/ folder
+PLUGIN_MODELS = {'consistency_models': 'consistency_models/metafile.yml'}
+
+
+class PluginModelError(ValueError):
+    """An unknown setting or input for a plugin model."""
+
+
+def plugin_metafile(model_name: str) -> str:
+    root = default_config_root()
+    if root is None:
+        raise FileNotFoundError('the configs/ folder of mmagic_cm is missing; install the '
+                                'plugin from its repository with pip install -e .')
+    return str(root / PLUGIN_MODELS[model_name])
+
+
+def load_settings(model_name: str) -> List[Dict]:
+    """The ``Models`` entries of a plugin model's metafile."""
+    import yaml
+    with open(plugin_metafile(model_name)) as f:
+        return yaml.safe_load(f)['Models']
+
+
+def setting_task(setting: Dict) -> str:
+    return setting['Results'][0]['Task']
+
+
+def choose_setting(model_name: str, settings: List[Dict], model_setting: Optional[int],
+                   config_name: Optional[str]) -> Dict:
+    """Pick a metafile entry by index (``model_setting``) or ``config_name``."""
+    if config_name:
+        for setting in settings:
+            if setting['Name'] == config_name:
+                return setting
+        raise PluginModelError(
+            f'{model_name} has no config named {config_name!r}; names are listed in '
+            f'{plugin_metafile(model_name)}')
+    index = 0 if model_setting is None else int(model_setting)
+    if not 0 <= index < len(settings):
+        raise PluginModelError(
+            f'model setting {model_setting} does not exist for {model_name}: choose 0 to '
+            f'{len(settings) - 1} (see the README table or {plugin_metafile(model_name)})')
+    return settings[index]
+
+
+def task_of_config(cfg) -> str:
+    """conditional/unconditional from a config's UNet (for custom configs)."""
+    return 'conditional' if cfg.model.unet.get('num_classes') else 'unconditional'
+
+
+def plugin_inferencer_kwargs(model_name: str, model_setting: Optional[int],
+                             config_name: Optional[str], model_config: Optional[str],
+                             model_ckpt: Optional[str], extra_parameters: Optional[Dict]
+                             ) -> Dict:
+    """``Inferencers`` kwargs for a plugin model: task, Config object, no ckpt.
+
+    The checkpoint (``model_ckpt``, else the config's ``model_path``) goes
+    into the config's ``model_path``, so the plugin's loader reads it.
+    """
+    from mmengine.config import Config
+
+    settings = load_settings(model_name)
+    if model_config is not None:
+        if not osp.isfile(model_config):
+            raise FileNotFoundError(f'config file not found: {model_config}')
+        cfg = Config.fromfile(model_config)
+        matches = [s for s in settings
+                   if osp.basename(s['Config']) == osp.basename(model_config)]
+        task = setting_task(matches[0]) if matches else task_of_config(cfg)
+    else:
+        setting = choose_setting(model_name, settings, model_setting, config_name)
+        root = default_config_root()
+        cfg = Config.fromfile(str(root.parent / setting['Config']))
+        task = setting_task(setting)
+    if model_ckpt:
+        cfg.model.model_path = model_ckpt
+    kwargs = dict(task=task, config=cfg, ckpt=None)
+    if extra_parameters is not None:
+        kwargs['extra_parameters'] = extra_parameters
+    return kwargs
+
+
+def patch_mmagic_inferencer(cls) -> None:
+    """Add the plugin models to ``MMagicInferencer`` (idempotent)."""
+    if getattr(cls, '_mmagic_cm_patched', False):
+        return
+    for name in PLUGIN_MODELS:
+        if name not in cls.inference_supported_models:
+            cls.inference_supported_models.append(name)
+
+    original_init_cfg = cls.init_inference_supported_models_cfg
+
+    def init_inference_supported_models_cfg():
+        if cls.inference_supported_models_cfg_inited:
+            return
+        models = cls.inference_supported_models
+        # MMagic reads every listed model's metafile from its own package;
+        # hide ours from that loop and add them from this repository
+        cls.inference_supported_models = [m for m in models if m not in PLUGIN_MODELS]
+        try:
+            original_init_cfg()
+        finally:
+            cls.inference_supported_models = models
+        for name in PLUGIN_MODELS:
+            settings = load_settings(name)
+            cls.inference_supported_models_cfg[name] = dict(
+                task=setting_task(settings[0]), settings=settings)
+
+    original_kwargs = cls._get_inferencer_kwargs
+
+    def _get_inferencer_kwargs(self, model_name, model_setting, config_name, model_config,
+                               model_ckpt, extra_parameters):
+        if model_name in PLUGIN_MODELS:
+            return plugin_inferencer_kwargs(model_name, model_setting, config_name,
+                                            model_config, model_ckpt, extra_parameters)
+        return original_kwargs(self, model_name, model_setting, config_name, model_config,
+                               model_ckpt, extra_parameters)
+
+    original_infer = cls.infer
+
+    def infer(self, img=None, video=None, label=None, trimap=None, mask=None,
+              result_out_dir='', **kwargs):
+        from ..models import ConsistencyModel
+        inner = getattr(self.inferencer, 'inferencer', None)
+        model = getattr(inner, 'model', None)
+        if isinstance(model, ConsistencyModel) and label is not None \
+                and model.num_classes is None:
+            raise PluginModelError(f'label {label!r} given, but this model is '
+                                   'unconditional; drop the label')
+        return original_infer(self, img=img, video=video, label=label, trimap=trimap,
+                              mask=mask, result_out_dir=result_out_dir, **kwargs)
+
+    original_tasks = cls.get_inference_supported_tasks
+    original_task_models = cls.get_task_supported_models
+
+    def plugin_tasks(name):
+        return {setting_task(s) for s in cls.inference_supported_models_cfg[name]['settings']}
+
+    # MMagic gives a model one task (its first setting's); ours have two
+    def get_inference_supported_tasks():
+        tasks = original_tasks()
+        extra = set().union(*(plugin_tasks(n) for n in PLUGIN_MODELS)) - set(tasks)
+        return tasks + sorted(extra)
+
+    def get_task_supported_models(task):
+        models = original_task_models(task)
+        return models + [n for n in PLUGIN_MODELS if task in plugin_tasks(n) and n not in models]
+
+    cls.get_inference_supported_tasks = staticmethod(get_inference_supported_tasks)
+    cls.get_task_supported_models = staticmethod(get_task_supported_models)
+    cls.init_inference_supported_models_cfg = staticmethod(init_inference_supported_models_cfg)
+    cls._get_inferencer_kwargs = _get_inferencer_kwargs
+    cls.infer = infer
+    cls._mmagic_cm_patched = True
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Post-import hook: patch ``MMagicInferencer`` once its module loads."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != TARGET_MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        self._loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        patch_mmagic_inferencer(module.MMagicInferencer)
+
+
+def install_inferencer_hook() -> None:
+    """Patch now if ``mmagic.apis`` is loaded, else when it gets imported."""
+    module = sys.modules.get(TARGET_MODULE)
+    if module is not None and hasattr(module, 'MMagicInferencer'):
+        patch_mmagic_inferencer(module.MMagicInferencer)
+        return
+    if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
