@@ -5,8 +5,9 @@ The same command line as MMagic's ``demo/mmagic_inference_demo.py``; every
 MMagic model stays reachable. Examples::
 
     python demo/mmagic_inference_demo.py --model-name consistency_models \\
-        --model-config configs/consistency_models/consistency_models_8xb256-imagenet1k-onestep-64x64.py \\
-        --model-ckpt cd_imagenet64_lpips.pt --label 145 --result-out-dir demo_consistency_model.jpg
+        --model-config configs/consistency_models/\\
+consistency_models_8xb256-imagenet1k-onestep-64x64.py \\
+        --model-ckpt cd_imagenet64_lpips.pt --label 145 --result-out-dir out.jpg
 
     python demo/mmagic_inference_demo.py --model-name consistency_models --model-setting 2 \\
         --model-ckpt cd_bedroom256_lpips.pt --result-out-dir bedroom.png

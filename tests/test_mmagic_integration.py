@@ -41,8 +41,9 @@ def test_mmagic_inferencer_in_a_plain_interpreter(tiny_cond_config, tmp_path):
     code = (
         'import mmagic_cm\n'
         'from mmagic.apis import MMagicInferencer\n'
-        f"editor = MMagicInferencer(model_name='consistency_models', model_config={tiny_cond_config!r},"
-        " device='cpu', extra_parameters=dict(num_batches=3))\n"
+        "editor = MMagicInferencer(model_name='consistency_models', "
+        f"model_config={tiny_cond_config!r}, device='cpu', "
+        "extra_parameters=dict(num_batches=3))\n"
         f"res = editor.infer(label=145, result_out_dir={str(out)!r})\n"
         "print(type(res).__name__, tuple(res[1].shape))\n")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
