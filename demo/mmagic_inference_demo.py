@@ -61,11 +61,14 @@ def parse_args(argv: Optional[List[str]] = None):
 def main(argv: Optional[List[str]] = None) -> int:
     args, extra = parse_args(argv)
     import torch
-    from mmagic.apis import MMagicInferencer
     from mmengine.config.utils import ConfigParsingError
 
-    import mmagic_cm  # noqa: F401  (adds consistency_models to MMagicInferencer)
+    # first: lets mmagic import on mmcv-lite, adds consistency_models
+    import mmagic_cm  # noqa: F401
     from mmagic_cm.checkpoint import CheckpointError
+
+    # isort: split
+    from mmagic.apis import MMagicInferencer
 
     if args.print_supported_models:
         print('all supported models:')

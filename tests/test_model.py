@@ -30,14 +30,31 @@ def test_forward_returns_mmagic_datasamples():
     assert tensor.shape == (2, 3, 16, 16) and tensor.abs().max() <= 1
 
 
-def test_forward_is_reproducible_and_bgr():
+def test_forward_uses_the_global_rng_and_gives_bgr():
     model = build()
+    torch.manual_seed(3)
     a = model(dict(num_batches=2, labels=7))
     b = model(dict(num_batches=2, labels=7))
-    assert torch.equal(a[0].fake_img, b[0].fake_img)
-    rgb = model(dict(num_batches=2, labels=7), mode='tensor')
+    assert not torch.equal(a[0].fake_img, b[0].fake_img)  # new images every call
+    torch.manual_seed(3)
+    again = model(dict(num_batches=2, labels=7))
+    assert torch.equal(a[0].fake_img, again[0].fake_img)
+    rgb = model(dict(num_batches=2, labels=7, noise=a[0].noise[None].repeat(2, 1, 1, 1)),
+                mode='tensor')
     expected = ((rgb[0] + 1) * 127.5).clamp(0, 255)
     assert torch.allclose(a[0].fake_img, expected.flip(0))
+
+
+def test_forward_takes_labels_from_data_samples():
+    from mmagic.structures import DataSample
+    model = build()
+    data_samples = []
+    for label in (5, 9):
+        ds = DataSample()
+        ds.set_gt_label(torch.tensor([label]))
+        data_samples.append(ds)
+    out = model(dict(num_batches=2), data_samples)
+    assert [o.gt_label.label.item() for o in out] == [5, 9]
 
 
 def test_unconditional_datasamples_have_no_label():

@@ -355,29 +355,38 @@ class ConsistencyModel(BaseModel):
                 mode: Optional[str] = None):
         """Generate images for MMagic's inferencers and evaluators.
 
+        Randomness follows MMagic's generative models: the global torch RNG
+        (seeded by the inferencer or the runner), so that every call draws
+        new images. :meth:`sample` and ``tools/sample.py`` are the paths with
+        the original code's seeded generators.
+
         Args:
             inputs: dict with ``num_batches`` (images to draw; default the
-                configured batch size), ``labels`` (see :meth:`sample`),
-                ``noise`` ((N, C, H, W) standard normal; default drawn from
-                the generator), ``sample_kwargs`` (sampling-setting overrides).
+                configured batch size), ``labels`` (see :meth:`sample`;
+                default: the data samples' ``gt_label``, else uniform random),
+                ``noise`` ((N, C, H, W) standard normal; default random),
+                ``sample_kwargs`` (sampling-setting overrides).
+            data_samples: optional DataSamples (MMagic's conditional metrics
+                put the real data's labels there).
             mode: 'tensor' returns the (N, C, H, W) [-1, 1] batch; anything
                 else a list of ``DataSample`` with ``fake_img`` (C, H, W)
                 float in [0, 255], BGR as MMagic's generative models give it,
-                and ``gt_label`` for class-conditional models.
+                the starting ``noise`` and ``gt_label`` for class-conditional
+                models.
         """
         from mmagic.structures import DataSample
         inputs = dict(inputs or {})
         sample_kwargs = dict(inputs.get('sample_kwargs') or {})
-        num = int(inputs.get('num_batches') or self.sample_settings['batch_size'])
-        s = self.settings(**sample_kwargs)
-        label_list = self.sample_labels(inputs.get('labels'), num, s['seed'])
-        gen = get_generator(s['generator'], num, s['seed'])
-        y = None if label_list is None else torch.tensor(label_list, dtype=torch.long)
         noise = inputs.get('noise')
+        num = len(noise) if noise is not None else int(
+            inputs.get('num_batches') or self.sample_settings['batch_size'])
+        self.settings(**sample_kwargs)  # fail before any work on a bad override
+        self.materialize()
+        y = self._forward_labels(inputs.get('labels'), data_samples, num)
         if noise is None:
-            self.materialize()
-            noise = gen.randn(num, *self.image_shape, device=self.device)
-        images = self.sample_batch(num, gen, y, noise=noise, **sample_kwargs)
+            noise = torch.randn(num, *self.image_shape, device=self.device)
+        images = self.sample_batch(num, get_generator('dummy'), y, noise=noise,
+                                   **sample_kwargs)
         if mode == 'tensor':
             return images
         fake = ((images + 1) * 127.5).clamp(0, 255)[:, [2, 1, 0]]
@@ -389,6 +398,19 @@ class ConsistencyModel(BaseModel):
                 ds.set_gt_label(y[i:i + 1])
             outputs.append(ds)
         return outputs
+
+    def _forward_labels(self, labels: LabelSpec, data_samples, num: int
+                        ) -> Optional[torch.Tensor]:
+        if labels is None and data_samples and self.num_classes is not None:
+            found = [getattr(ds, 'gt_label', None) for ds in data_samples]
+            if all(f is not None for f in found):
+                labels = torch.cat([f.label.reshape(-1) for f in found]).long()
+        parsed = parse_labels(labels, self.num_classes)
+        if parsed is None:
+            if self.num_classes is None:
+                return None
+            return torch.randint(0, self.num_classes, (num, ))
+        return torch.tensor(expand_labels(parsed, num), dtype=torch.long)
 
 
 def _accept_unet_checkpoints(module: ConsistencyModel, state_dict, prefix, *args) -> None:
