@@ -10,6 +10,7 @@ fused_bias_leakyrelu, conv2d_gradfix on CPU) keep working.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -61,5 +62,9 @@ def install_mmcv_ext_standin() -> bool:
             return False
     except (ImportError, ValueError):
         return False
-    sys.modules[STANDIN_NAME] = _StandInExt(STANDIN_NAME)
+    module = _StandInExt(STANDIN_NAME)
+    # a spec without a loader: importlib and pkgutil see a module, and
+    # mmengine's mmcv_full_available() (pkgutil.find_loader) reports False
+    module.__spec__ = importlib.machinery.ModuleSpec(STANDIN_NAME, loader=None)
+    sys.modules[STANDIN_NAME] = module
     return True

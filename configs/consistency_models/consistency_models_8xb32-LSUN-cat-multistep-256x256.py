@@ -9,3 +9,5 @@ model = dict(
     sampler='multistep',
     steps=40,
     ts=(0, 17, 39))
+
+test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))

@@ -5,3 +5,5 @@ model = dict(
     model_path='https://openaipublic.blob.core.windows.net/consistency/'
     'cd_cat256_lpips.pt',
     sampler='onestep')
+
+test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))

@@ -8,3 +8,5 @@ model = dict(
     sampler='multistep',
     steps=151,
     ts=(0, 62, 150))
+
+test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))

@@ -8,3 +8,5 @@ model = dict(
     sampler='heun',
     steps=40,
     s_churn=0.0)
+
+test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))
