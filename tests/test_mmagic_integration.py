@@ -177,3 +177,13 @@ def test_twelve_released_checkpoints_have_a_config():
         {f'ct_{d}.pt' for d in ('imagenet64', 'bedroom256', 'cat256')} | \
         {f'edm_{d}_ema.pt' for d in ('imagenet64', 'bedroom256', 'cat256')}
     assert names == expected
+
+
+def test_bad_label_fails_before_reading_weights(tmp_path):
+    from mmagic.apis import MMagicInferencer
+    editor = MMagicInferencer(model_name='consistency_models', model_setting=0,
+                              model_ckpt=str(tmp_path / 'never-read.pt'), device='cpu')
+    with pytest.raises(ValueError, match='out of range'):
+        editor.infer(label=1000)
+    with pytest.raises(ValueError, match="unknown ImageNet class name 'kingpenguin'"):
+        editor.infer(label='kingpenguin')

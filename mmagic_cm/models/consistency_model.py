@@ -380,9 +380,9 @@ class ConsistencyModel(BaseModel):
         noise = inputs.get('noise')
         num = len(noise) if noise is not None else int(
             inputs.get('num_batches') or self.sample_settings['batch_size'])
-        self.settings(**sample_kwargs)  # fail before any work on a bad override
+        self.settings(**sample_kwargs)  # bad overrides and labels fail before
+        y = self._forward_labels(inputs.get('labels'), data_samples, num)  # any loading
         self.materialize()
-        y = self._forward_labels(inputs.get('labels'), data_samples, num)
         if noise is None:
             noise = torch.randn(num, *self.image_shape, device=self.device)
         images = self.sample_batch(num, get_generator('dummy'), y, noise=noise,
