@@ -8,7 +8,11 @@ from ._mmcv_compat import install_mmcv_ext_standin
 
 install_mmcv_ext_standin()
 
-from . import models  # noqa: E402,F401  (registers the modules)
+from . import (  # noqa: E402,F401  (registers dataset, hook)
+                     datasets,
+                     models,  # noqa: E402,F401  (registers the modules)
+                     training,
+)
 from .apis.inferencer import install_inferencer_hook  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .models import (  # noqa: E402

@@ -57,6 +57,10 @@ def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
     path_or_url = str(path_or_url)
     if not is_url(path_or_url):
         path = osp.expanduser(path_or_url)
+        if not osp.isfile(path) and not osp.isabs(path):
+            # weights shipped in the repository (configs name them relative to it)
+            shipped = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), path)
+            path = shipped if osp.isfile(shipped) else path
         if not osp.isfile(path):
             raise CheckpointError(f'checkpoint file not found: {path_or_url}')
         return path
@@ -100,17 +104,36 @@ def read_checkpoint(path: str) -> Mapping:
             'download it again.') from None
 
 
-def extract_unet_state_dict(checkpoint: Mapping) -> OrderedDict[str, torch.Tensor]:
+def extract_unet_state_dict(checkpoint: Mapping, ema: Optional[float] = None
+                            ) -> OrderedDict[str, torch.Tensor]:
     """The bare UNet state dict inside a raw or mmengine checkpoint.
 
     Accepts a raw UNet state dict, ``{'state_dict': {...}}``, and keys under
-    ``unet.`` / ``module.unet.`` (DDP); ``ema_*`` copies are left out.
+    ``unet.`` / ``module.unet.`` (DDP) / ``model.`` (MMagic's port).
+
+    Args:
+        ema: for checkpoints saved by training, take the EMA copy at this
+            rate instead of the online weights. Raw files (the released ones
+            are EMA weights already) are returned as they are.
     """
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, Mapping) \
         else None
     if not isinstance(state, Mapping):
         raise CheckpointError('checkpoint holds no state dict '
                               f'(found {type(checkpoint).__name__})')
+    if ema is not None:
+        from .training.trainable import ema_key
+        rates = sorted({k.split('ema_unets.', 1)[1].split('.', 1)[0]
+                        for k in state if 'ema_unets.' in k})
+        wanted = ema_key(ema)
+        if rates and wanted not in rates:
+            raise CheckpointError(
+                f'the checkpoint has no EMA at rate {ema}; it has '
+                f'{", ".join(r[4:].replace("p", ".") for r in rates)} (sample_ema=...)')
+        if rates:
+            marker = f'ema_unets.{wanted}.module.'
+            return OrderedDict((k.split(marker, 1)[1], v) for k, v in state.items()
+                               if marker in k and torch.is_tensor(v))
     if UNET_MARKER_KEY in state:
         return OrderedDict((k, v) for k, v in state.items() if torch.is_tensor(v))
     for prefix in UNET_PREFIXES:
@@ -195,8 +218,8 @@ def check_unet_state_dict(unet: torch.nn.Module, state: Mapping[str, torch.Tenso
                           f'{describe_mismatch(expected, found)}. {fit_text}')
 
 
-def load_unet_state_dict(path_or_url: str, local_hint: str = '--checkpoint PATH'
-                         ) -> OrderedDict[str, torch.Tensor]:
+def load_unet_state_dict(path_or_url: str, local_hint: str = '--checkpoint PATH',
+                         ema: Optional[float] = None) -> OrderedDict[str, torch.Tensor]:
     """Fetch (if a URL), read and unwrap a checkpoint into a UNet state dict."""
     path = resolve_checkpoint(path_or_url, local_hint)
-    return extract_unet_state_dict(read_checkpoint(path))
+    return extract_unet_state_dict(read_checkpoint(path), ema=ema)

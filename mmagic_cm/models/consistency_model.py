@@ -27,6 +27,7 @@ from ..checkpoint import (
 )
 from ..labels import LabelSpec, expand_labels, parse_labels
 from ..registry import MODELS
+from ..training.trainable import TrainableMixin, ema_key
 from .noise import GENERATORS, get_generator
 from .samplers import SAMPLERS, check_ts, karras_sample
 
@@ -70,7 +71,7 @@ def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class ConsistencyModel(BaseModel):
+class ConsistencyModel(TrainableMixin, BaseModel):
     """A consistency model (or its EDM teacher) ready to sample.
 
     Args:
@@ -90,6 +91,10 @@ class ConsistencyModel(BaseModel):
         clip_denoised: clamp every denoiser output to [-1, 1].
         s_churn, s_tmin, s_tmax, s_noise: churn of heun/dpm.
         dtype: 'fp32', 'bf16' (CPU/GPU autocast) or 'fp16' (CUDA autocast).
+        sample_ema: for checkpoints saved by training, the EMA rate whose
+            weights to sample with (e.g. 0.9999); None: the online weights.
+        train_cfg: training settings (see :mod:`mmagic_cm.training.trainable`);
+            None for a sampling-only model.
         data_preprocessor: MMagic ``DataPreprocessor`` config (images in
             [0, 255] <-> [-1, 1]).
     """
@@ -111,6 +116,8 @@ class ConsistencyModel(BaseModel):
                  s_tmax: float = float('inf'),
                  s_noise: float = 1.0,
                  dtype: str = 'fp32',
+                 sample_ema: Optional[float] = None,
+                 train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
@@ -133,12 +140,14 @@ class ConsistencyModel(BaseModel):
         self.denoiser = denoiser
 
         self.model_path = model_path or None
+        self.sample_ema = sample_ema
         if self.model_path and isinstance(unet, dict):
             with torch.device('meta'):
                 self.unet = build_unet(unet)
         else:
             self.unet = build_unet(unet)
         self._deferred_apply = []
+        self.setup_training(train_cfg, unet)
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(
             lambda module, incompatible_keys: module._apply_deferred())
@@ -200,9 +209,11 @@ class ConsistencyModel(BaseModel):
             CheckpointError: unreadable file, failed download or another
             architecture; the model is left as it was.
         """
-        state = load_unet_state_dict(path_or_url, local_hint)
+        state = load_unet_state_dict(path_or_url, local_hint, ema=self.sample_ema)
         check_unet_state_dict(self.unet, state, str(path_or_url))
         if self.weights_pending:
+            # assign keeps the file's dtype: shipped half-precision files too
+            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
             self.unet.load_state_dict(state, strict=True, assign=True)
         else:
             self.unet.load_state_dict(state, strict=True)
@@ -224,11 +235,13 @@ class ConsistencyModel(BaseModel):
             self.unet._apply(self._deferred_apply.pop(0))
 
     def init_weights(self) -> None:
-        """Random init (training from scratch), or ``model_path`` if set."""
+        """Random init (training from scratch), or ``model_path`` if set; then
+        the training copies (target, EMAs; CD: online <- teacher)."""
         if self.weights_pending and self.model_path:
             self.materialize()
-            return
-        super().init_weights()  # runs the UNet's own init_weights
+        elif not self.model_path:
+            super().init_weights()  # runs the UNet's own init_weights
+        self.init_training_weights()
 
     # ------------------------------------------------------------------ sampling
     def denoise_fn(self, model_kwargs: Optional[Dict] = None, clip_denoised: bool = True,
@@ -240,15 +253,24 @@ class ConsistencyModel(BaseModel):
         model_kwargs = model_kwargs or {}
         device_type = self.device.type
 
+        unet = self.sampling_unet()
+
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             ctx = (contextlib.nullcontext() if dtype == torch.float32 else
                    torch.autocast(device_type, dtype=dtype))
             with ctx:
-                _, denoised = self.denoiser.denoise(self.unet, x, sigma, **model_kwargs)
+                _, denoised = self.denoiser.denoise(unet, x, sigma, **model_kwargs)
             denoised = denoised.float()
             return denoised.clamp(-1, 1) if clip_denoised else denoised
 
         return denoise
+
+    def sampling_unet(self) -> nn.Module:
+        """The UNet that samples: the ``sample_ema`` copy when the model holds it."""
+        emas = getattr(self, 'ema_unets', None)
+        if self.sample_ema is not None and emas is not None and ema_key(self.sample_ema) in emas:
+            return emas[ema_key(self.sample_ema)].module
+        return self.unet
 
     def settings(self, **overrides) -> Dict:
         """The configured sampling settings with ``overrides`` applied, checked."""
@@ -375,6 +397,11 @@ class ConsistencyModel(BaseModel):
                 models.
         """
         from mmagic.structures import DataSample
+        if mode == 'loss':
+            labels = None
+            if self.num_classes is not None:
+                labels = _labels_of(data_samples).to(inputs.device)
+            return self.training_loss(inputs, labels)
         inputs = dict(inputs or {})
         sample_kwargs = dict(inputs.get('sample_kwargs') or {})
         noise = inputs.get('noise')
@@ -402,9 +429,7 @@ class ConsistencyModel(BaseModel):
     def _forward_labels(self, labels: LabelSpec, data_samples, num: int
                         ) -> Optional[torch.Tensor]:
         if labels is None and data_samples and self.num_classes is not None:
-            found = [getattr(ds, 'gt_label', None) for ds in data_samples]
-            if all(f is not None for f in found):
-                labels = torch.cat([f.label.reshape(-1) for f in found]).long()
+            labels = _labels_of(data_samples)
         parsed = parse_labels(labels, self.num_classes)
         if parsed is None:
             if self.num_classes is None:
@@ -413,13 +438,24 @@ class ConsistencyModel(BaseModel):
         return torch.tensor(expand_labels(parsed, num), dtype=torch.long)
 
 
+def _labels_of(data_samples) -> Optional[torch.Tensor]:
+    """(N,) long labels from DataSamples: a list, or MMagic's stacked batch."""
+    items = data_samples if isinstance(data_samples, (list, tuple)) else [data_samples]
+    found = [getattr(ds, 'gt_label', None) for ds in items]
+    if any(f is None for f in found):
+        return None
+    return torch.cat([f.label.reshape(-1) for f in found]).long()
+
+
 def _accept_unet_checkpoints(module: ConsistencyModel, state_dict, prefix, *args) -> None:
     """Load-state-dict pre-hook: take raw UNet files and check them strictly.
 
     Runs for ``model.load_state_dict`` and mmengine's ``load_checkpoint``
     (which calls ``_load_from_state_dict`` per module): renames a bare UNet
-    state dict's keys under ``unet.``, refuses another architecture with a
-    plain error (even when the caller asked for ``strict=False``) and gives a
+    state dict's keys under ``unet.``; for a training checkpoint loaded into
+    a model without training copies, keeps the UNet (the ``sample_ema`` copy
+    if set) and drops target/EMA entries; refuses another architecture with a
+    plain error (even when the caller asked for ``strict=False``); and gives a
     meta-device UNet real storage to load into.
     """
     unet_prefix = prefix + 'unet.'
@@ -427,6 +463,21 @@ def _accept_unet_checkpoints(module: ConsistencyModel, state_dict, prefix, *args
             not in state_dict:
         for key in [k for k in state_dict if k.startswith(prefix)]:
             state_dict[unet_prefix + key[len(prefix):]] = state_dict.pop(key)
+    has_copies = hasattr(module, 'ema_unets') and len(module.ema_unets) > 0
+    if not has_copies and any(k.startswith(prefix + 'ema_unets.') for k in state_dict):
+        local = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        chosen = extract_unet_state_dict(local, ema=module.sample_ema)
+        for key in [k for k in state_dict if k.startswith(prefix) and
+                    k[len(prefix):].split('.', 1)[0] in ('unet', 'ema_unets', 'target_unet')]:
+            del state_dict[key]
+        state_dict.update({unet_prefix + k: v for k, v in chosen.items()})
+    if not module.trainable:  # a sampling model: training state has no place here
+        for key in [k for k in state_dict if k.startswith(prefix + 'target_unet.')
+                    or k == prefix + 'train_step_count']:
+            del state_dict[key]
+    elif not hasattr(module, 'target_unet'):
+        for key in [k for k in state_dict if k.startswith(prefix + 'target_unet.')]:
+            del state_dict[key]
     if unet_prefix + UNET_MARKER_KEY not in state_dict:
         return  # no UNet here (e.g. a partial load): leave it to torch/mmengine
     unet_state = extract_unet_state_dict(

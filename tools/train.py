@@ -1,0 +1,119 @@
+#!/usr/bin/env python
+"""Train a consistency model (CD or CT) or its EDM teacher with mmengine's Runner.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [fp16|bf16]]
+        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch]
+
+Many processes: ``tools/dist_train.sh CONFIG NPROC [...]`` (torchrun + DDP;
+gloo on CPU). Checkpoints, logs and the config go to the work dir
+(default ``work_dirs/CONFIG_NAME``); ``--resume`` continues the latest one
+there (or the given file) exactly: the same N(k), mu(k), EMAs, optimizer
+state and data order as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(description='Train a consistency model')
+    p.add_argument('config', help='training config file')
+    p.add_argument('--work-dir', help='folder for checkpoints and logs')
+    p.add_argument('--resume', nargs='?', const='auto', default=None,
+                   help='resume from the latest checkpoint in the work dir, or from CKPT')
+    p.add_argument('--amp', nargs='?', const='auto', default=None,
+                   choices=['auto', 'fp16', 'bf16'],
+                   help='mixed precision: fp16 on CUDA, bf16 on CPU (auto), or as given')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config entries, e.g. train_cfg.max_iters=100')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def prepare_config(args: argparse.Namespace):
+    """Config with the command line applied; checks the files it needs."""
+    import torch
+    from mmengine.config import Config
+
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    # model_path names a config's published weights (what sampling reads);
+    # training starts from scratch, the teacher (CD) or a resumed checkpoint
+    cfg.model.model_path = None
+    cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        dtype = args.amp
+        if dtype == 'auto':
+            dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+        dtype = {'fp16': 'float16', 'bf16': 'bfloat16'}.get(dtype, dtype)
+        if dtype == 'float16' and not torch.cuda.is_available():
+            raise ValueError('--amp fp16 needs CUDA; on the CPU use --amp bf16')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.dtype = dtype
+        if dtype == 'bfloat16':
+            cfg.optim_wrapper.loss_scale = 1.0  # no scaling needed: bf16 keeps fp32's range
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'checkpoint to resume from not found: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+    check_training_inputs(cfg)
+    return cfg
+
+
+def check_training_inputs(cfg) -> None:
+    """One-line errors for a missing teacher and an empty or unreadable dataset."""
+    teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
+    path = teacher.get('path')
+    if path and '://' not in str(path) and not osp.isfile(path):
+        raise FileNotFoundError(
+            f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
+            'the EDM teacher first, or point the config at its weights')
+    dataset = cfg.train_dataloader.dataset
+    root = dataset.get('data_root')
+    if dataset.get('type') in ('BasicImageDataset', 'ImageNet') and root is not None:
+        from mmagic_cm.datasets.folders import check_image_folder
+        check_image_folder(osp.join(root, (dataset.get('data_prefix') or {}).get('gt', '')
+                                    if isinstance(dataset.get('data_prefix'), dict) else
+                                    dataset.get('data_prefix') or ''))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmengine.config.utils import ConfigParsingError
+
+    import mmagic_cm  # noqa: F401  (registers models, datasets, hooks)
+    from mmagic_cm.checkpoint import CheckpointError
+    try:
+        cfg = prepare_config(args)
+    except (ValueError, FileNotFoundError, CheckpointError, ConfigParsingError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    try:
+        runner.train()
+    except (FloatingPointError, CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
