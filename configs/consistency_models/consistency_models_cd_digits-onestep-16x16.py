@@ -1,7 +1,8 @@
 # Consistency distillation on digits-16 from the shipped EDM teacher: l2
 # metric, N = 18 (fixed), target EMA mu = 0.95 (fixed), online network
 # initialised from the teacher; one-step sampling.
-# Train:  python tools/train.py configs/consistency_models/consistency_models_cd_digits-onestep-16x16.py
+# Train:  python tools/train.py \
+#     configs/consistency_models/consistency_models_cd_digits-onestep-16x16.py
 _base_ = ['./_base_/cm_digits16.py']
 
 model = dict(

@@ -2,7 +2,8 @@
 # 2023): pseudo-Huber loss (c = 0.00054 sqrt(d)), lognormal(-1.1, 2.0) noise
 # levels over the Karras grid, N(k) = min(10 * 2^floor(k/K'), 1280) + 1, no
 # EMA target, weighting 1/(sigma_{i+1} - sigma_i); one-step sampling.
-# Train:  python tools/train.py configs/consistency_models/consistency_models_ct_digits-onestep-16x16.py
+# Train:  python tools/train.py \
+#     configs/consistency_models/consistency_models_ct_digits-onestep-16x16.py
 _base_ = ['./_base_/cm_digits16.py']
 
 model = dict(

@@ -1,6 +1,7 @@
 # EDM teacher on digits-16: denoising score matching with lognormal noise
 # levels and Karras weighting; samples with Heun, 40 steps (79 NFE).
-# Train:  python tools/train.py configs/consistency_models/consistency_models_edm_digits-heun-16x16.py
+# Train:  python tools/train.py \
+#     configs/consistency_models/consistency_models_edm_digits-heun-16x16.py
 _base_ = ['./_base_/cm_digits16.py']
 
 model = dict(
