@@ -13,10 +13,10 @@ model = dict(
     sampler='onestep',
     train_cfg=dict(
         loss=dict(type='pseudo-huber'),
-        schedule=dict(type='improved', s0=10, s1=1280, total_steps=8000),
+        schedule=dict(type='improved', s0=10, s1=1280, total_steps=6000),
         noise_sampler=dict(type='lognormal', p_mean=-1.1, p_std=2.0),
         weighting='improved',
         ema_rates=(0.995, 0.999),
         seed=0))
-train_cfg = dict(max_iters=8000)
+train_cfg = dict(max_iters=6000)
 optim_wrapper = dict(optimizer=dict(type='RAdam', lr=1e-4))

@@ -1,4 +1,6 @@
-"""``ConsistencyEMAHook``: target and EMA updates after every optimizer step.
+"""Training hooks: target/EMA updates, and checkpoints that load ``weights_only``.
+
+``ConsistencyEMAHook``: target and EMA updates after every optimizer step.
 
 A hook rather than code in ``train_step`` so that it runs the same under any
 mmengine model wrapper (DDP, FSDP, DeepSpeed), which call the model's
@@ -6,6 +8,9 @@ mmengine model wrapper (DDP, FSDP, DeepSpeed), which call the model's
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -25,3 +30,60 @@ class ConsistencyEMAHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.after_optimizer_step()
+
+
+def _to_plain(obj):
+    """numpy and HistoryBuffer objects -> tensors, numbers and tagged dicts."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    if isinstance(obj, HistoryBuffer):
+        log, count = obj.data
+        return {'__history_buffer__': True, 'log': _to_plain(log), 'count': _to_plain(count),
+                'max_length': obj.max_length}
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        out = type(obj)() if type(obj) in (dict, OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _to_plain(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_plain(v) for v in obj)
+    return obj
+
+
+def _from_plain(obj):
+    from mmengine.logging import HistoryBuffer
+    if isinstance(obj, dict):
+        if obj.get('__history_buffer__'):
+            buf = HistoryBuffer(max_length=obj['max_length'])
+            for value, count in zip(obj['log'].tolist(), obj['count'].tolist()):
+                buf.update(value, count)
+            return buf
+        for k, v in obj.items():
+            obj[k] = _from_plain(v)
+    return obj
+
+
+@HOOKS.register_module()
+class WeightsOnlyCheckpointHook(Hook):
+    """Keep training checkpoints loadable with ``torch.load(weights_only=True)``.
+
+    mmengine stores its log history as ``HistoryBuffer`` objects holding numpy
+    arrays, which ``weights_only`` refuses (torch >= 2.6 makes it the
+    default, so mmengine could not even resume its own files). Before a save
+    they become tensors and tagged dicts; after a load, buffers again.
+    """
+
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        for key in ('meta', 'message_hub'):
+            if key in checkpoint:
+                checkpoint[key] = _to_plain(checkpoint[key])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if 'message_hub' in checkpoint:
+            _from_plain(checkpoint['message_hub'].get('log_scalars', {}))

@@ -39,7 +39,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=6000)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4))
-custom_hooks = [dict(type='ConsistencyEMAHook')]
+custom_hooks = [dict(type='ConsistencyEMAHook'), dict(type='WeightsOnlyCheckpointHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
     checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=2))
