@@ -38,8 +38,11 @@ setup(
         'albumentations',
         'numpy',
         'pillow',
+        'scikit-learn',  # the digits dataset (bundled data, no download)
+        'scipy',
         'tqdm',
     ],
+    package_data={'mmagic_cm': ['weights/digits/*.pt']},
     extras_require={
         'tests': ['pytest', 'ruff'],
     },

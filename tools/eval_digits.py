@@ -59,11 +59,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('error: give a digits CONFIG (or --real / --train-classifier)', file=sys.stderr)
             return 2
         sys.path.insert(0, __import__('os').path.dirname(__file__))
+        from mmengine.config import Config
         from sample import save_grid
 
         from mmagic_cm.checkpoint import CheckpointError
-        from mmengine.config import Config
-
         from mmagic_cm.registry import MODELS
         try:
             cfg = Config.fromfile(args.config)

@@ -51,8 +51,10 @@ def prepare_config(args: argparse.Namespace):
     cfg.model.model_path = None
     cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
+    if args.launcher == 'pytorch' and not torch.cuda.is_available():
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
+        # CPU modules take no device_ids in DDP
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
@@ -73,7 +75,42 @@ def prepare_config(args: argparse.Namespace):
             raise FileNotFoundError(f'checkpoint to resume from not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
     check_training_inputs(cfg)
+    check_resume_matches(cfg)
     return cfg
+
+
+def check_resume_matches(cfg) -> None:
+    """Refuse to resume from a checkpoint that another model config saved."""
+    if not cfg.get('resume'):
+        return
+    path = cfg.get('load_from')
+    if path is None:
+        from mmengine.runner import find_latest_checkpoint
+        path = find_latest_checkpoint(cfg.work_dir)
+        if path is None:
+            return  # nothing to resume: mmengine starts from scratch
+    import torch
+    from mmengine.config import Config
+    try:
+        meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
+    except Exception as exc:
+        raise ValueError(f'cannot read {path} as a training checkpoint '
+                         f'({type(exc).__name__}); resume from a file tools/train.py '
+                         'saved') from None
+    if 'cfg' not in meta:
+        return
+    saved = Config.fromstring(meta['cfg'], file_format='.py').model
+    for key in ('training_mode', 'unet'):
+        if saved.get(key) != cfg.model.get(key):
+            raise ValueError(
+                f'{path} was saved by another config (model.{key}: {saved.get(key)!r} there, '
+                f'{cfg.model.get(key)!r} here); resume with its config, or train into a '
+                'new --work-dir')
+    ema_now = tuple((cfg.model.get('train_cfg') or {}).get('ema_rates', ()))
+    ema_then = tuple((saved.get('train_cfg') or {}).get('ema_rates', ()))
+    if ema_now != ema_then:
+        raise ValueError(f'{path} has EMA rates {ema_then}, this config {ema_now}; resume '
+                         'with its config, or train into a new --work-dir')
 
 
 def check_training_inputs(cfg) -> None:
@@ -105,7 +142,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 2
 
+    import torch
     from mmengine.runner import Runner
+    if args.launcher == 'pytorch' and not torch.cuda.is_available() \
+            and not torch.distributed.is_initialized():
+        # mmengine's pytorch launcher pins a CUDA device per rank; on the CPU
+        # start the gloo process group here (the runner then uses it)
+        torch.distributed.init_process_group('gloo')
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()

@@ -7,4 +7,14 @@ model = dict(
     training_mode='edm',
     sampler='heun',
     steps=40,
-    s_churn=0.0)
+    s_churn=0.0,
+    unet=dict(dropout=0.1),
+    denoiser=dict(weight_schedule='karras'),
+    train_cfg=dict(
+        sigma_sampler=dict(p_mean=-1.2, p_std=1.2),
+        ema_rates=(0.9999, 0.99994, 0.9999432189950708)))
+
+# training: the original scripts/launch.sh (8 x 32 = global batch 256)
+train_dataloader = dict(batch_size=32)
+train_cfg = dict(max_iters=600000)
+optim_wrapper = dict(optimizer=dict(lr=0.0001))

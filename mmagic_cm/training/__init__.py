@@ -1,7 +1,9 @@
-"""Training: losses, schedules, the EMA hook and the digits dataset."""
+"""Training: losses, schedules and the hooks (the digits data is in ``datasets``)."""
 from .hooks import ConsistencyEMAHook, WeightsOnlyCheckpointHook
 from .losses import build_metric, consistency_loss, edm_loss
 from .schedules import ImprovedSchedule, OriginalSchedule, build_schedule
 
-__all__ = ['ConsistencyEMAHook', 'WeightsOnlyCheckpointHook', 'ImprovedSchedule', 'OriginalSchedule', 'build_metric',
-           'build_schedule', 'consistency_loss', 'edm_loss']
+__all__ = [
+    'ConsistencyEMAHook', 'WeightsOnlyCheckpointHook', 'ImprovedSchedule', 'OriginalSchedule',
+    'build_metric', 'build_schedule', 'consistency_loss', 'edm_loss'
+]

@@ -216,10 +216,17 @@ class TrainableMixin:
         self.train_step_count += 1
 
     def init_training_weights(self) -> None:
-        """Start of training: online <- teacher (CD), target and EMAs <- online."""
+        """Start of training: online <- ``train_cfg.init_from`` or the teacher (CD);
+        target and EMAs <- online."""
         if not self.trainable:
             return
-        if self.training_mode == 'consistency_distillation' and self._teacher_cfg.get(
+        init_from = self.train_cfg.get('init_from')
+        if init_from:
+            from ..checkpoint import check_unet_state_dict, load_unet_state_dict
+            state = load_unet_state_dict(init_from, local_hint='train_cfg.init_from=PATH')
+            check_unet_state_dict(self.unet, state, init_from)
+            self.unet.load_state_dict(state)
+        elif self.training_mode == 'consistency_distillation' and self._teacher_cfg.get(
                 'init_from_teacher', True):
             self.unet.load_state_dict(self.teacher().state_dict())
         if hasattr(self, 'target_unet'):

@@ -18,8 +18,8 @@ wanted on a CPU-only machine. Small stand-ins are registered in
   input, returning ``(batch, seq, heads, dim)``;
 * ``mpi4py`` (``MPI``) and ``blobfile``: only imported by ``cm.dist_util``,
   never used because no distributed setup or checkpoint loading happens;
-* ``piq.LPIPS``: raises if instantiated; every ``KarrasDenoiser`` here is
-  built with ``loss_norm="l2"``.
+* ``piq.LPIPS``: raises if instantiated; no ``KarrasDenoiser`` here is built
+  with ``loss_norm="lpips"`` (the only norm that instantiates it).
 
 Every model is built with ``cm.script_util.create_model`` and its weights are
 replaced by :func:`mmagic_cm.testing.seeded_state_dict` (loaded strictly), so
@@ -28,8 +28,12 @@ float32 on the CPU.
 
 Outputs (all under ``--out``): ``unet_forward.npz``, ``denoiser.npz``,
 ``generators.npz``, ``samplers.npz``, ``released_arch_samples.npz``,
-``arch_keys.json`` and ``meta.json``. Every npz also holds its metadata as a
-JSON string under the key ``meta``; ``meta.json`` collects all of them.
+``training_losses.npz``, ``arch_keys.json`` and ``meta.json``. Every npz
+also holds its metadata as a JSON string under the key ``meta``;
+``meta.json`` collects all of them.
+``--skip-released`` skips ``released_arch_samples.npz`` and
+``--only-training`` writes ``training_losses.npz`` alone; either keeps the
+entries of the files not rewritten in ``meta.json``.
 """
 from __future__ import annotations
 
@@ -208,6 +212,7 @@ class Reference:
         self.karras_sample = karras_diffusion.karras_sample
         self.get_sigmas_karras = karras_diffusion.get_sigmas_karras
         self.get_generator = random_util.get_generator
+        self.create_ema_and_scales_fn = script_util.create_ema_and_scales_fn
 
     def build(self, arch: Dict[str, Any], seed: int) -> nn.Module:
         """Build a UNet on the CPU and load seeded weights strictly."""
@@ -509,6 +514,129 @@ def make_released(ref: Reference, out: Path) -> Dict[str, Any]:
     return meta
 
 
+TRAIN_SIGMAS = dict(sigma_data=0.5, sigma_min=0.002, sigma_max=80.0, rho=7.0)
+TRAIN_SEEDS = dict(model=0, target=5, teacher=7, x_start=11, noise=12, indices=21)
+SCHEDULE_STEPS = [0, 1, 10, 100, 1000, 5000, 9999, 10000]
+SCHEDULES: Dict[str, Dict[str, Any]] = {
+    'fixed_fixed':
+    dict(target_ema_mode='fixed', start_ema=0.95, scale_mode='fixed', start_scales=40,
+         end_scales=40, total_steps=600000, distill_steps_per_iter=50000),
+    'fixed_progressive':
+    dict(target_ema_mode='fixed', start_ema=0.95, scale_mode='progressive', start_scales=2,
+         end_scales=200, total_steps=10000, distill_steps_per_iter=50000),
+    'adaptive_progressive':
+    dict(target_ema_mode='adaptive', start_ema=0.95, scale_mode='progressive',
+         start_scales=2, end_scales=150, total_steps=10000, distill_steps_per_iter=50000),
+}
+
+
+def make_training_losses(ref: Reference, out: Path) -> Dict[str, Any]:
+    """Consistency (CT/CD) and EDM training losses, and the EMA/scales schedules."""
+    arch = TINY_ARCHS['tiny_cond']
+    model = ref.build(arch, TRAIN_SEEDS['model']).train()
+    target = ref.build(arch, TRAIN_SEEDS['target']).train()
+    teacher = ref.build(arch, TRAIN_SEEDS['teacher']).eval()
+    for module in (target, teacher):
+        module.requires_grad_(False)
+    y = torch.tensor(LABELS)
+    x_start = randn_seeded((2, 3, 16, 16), TRAIN_SEEDS['x_start']).clamp(-1, 1)
+    noise = randn_seeded((2, 3, 16, 16), TRAIN_SEEDS['noise'])
+    arrays: Dict[str, np.ndarray] = {
+        'x_start': f32(x_start), 'noise': f32(noise), 'labels': y.numpy()}
+
+    teacher_kwargs = dict(TRAIN_SIGMAS, distillation=False, weight_schedule='karras',
+                          loss_norm='l2')
+    cases: Dict[str, Dict[str, Any]] = {}
+    for norm in ('l1', 'l2', 'l2-32'):
+        cases[f'ct/{norm}'] = dict(num_scales=11, weight_schedule='uniform', loss_norm=norm,
+                                   teacher=False)
+    for norm in ('l1', 'l2', 'l2-32'):
+        cases[f'cd/{norm}'] = dict(num_scales=18, weight_schedule='uniform', loss_norm=norm,
+                                   teacher=True)
+    cases['cd_karras/l2'] = dict(num_scales=18, weight_schedule='karras', loss_norm='l2',
+                                 teacher=True)
+
+    records: Dict[str, Any] = {}
+    seed = TRAIN_SEEDS['indices']
+    for name, case in cases.items():
+        diffusion = ref.KarrasDenoiser(
+            distillation=True, weight_schedule=case['weight_schedule'],
+            loss_norm=case['loss_norm'], **TRAIN_SIGMAS)
+        extra = {}
+        if case['teacher']:
+            extra = dict(teacher_model=teacher,
+                         teacher_diffusion=ref.KarrasDenoiser(**teacher_kwargs))
+        num_scales = case['num_scales']
+        torch.manual_seed(seed)
+        indices = torch.randint(0, num_scales - 1, (2, ))
+        arrays[f'indices/num_scales{num_scales}'] = indices.numpy()
+        torch.manual_seed(seed)
+        terms = diffusion.consistency_losses(
+            model, x_start, num_scales, model_kwargs={'y': y}, target_model=target,
+            noise=noise, **extra)
+        arrays[f'{name}/loss'] = f32(terms['loss'])
+        records[name] = dict(
+            case, distillation=True, **TRAIN_SIGMAS,
+            indices_key=f'indices/num_scales{num_scales}',
+            target_weight_seed=TRAIN_SEEDS['target'],
+            teacher_weight_seed=TRAIN_SEEDS['teacher'] if case['teacher'] else None,
+            teacher_diffusion=teacher_kwargs if case['teacher'] else None)
+
+    edm_sigmas = torch.tensor([0.3, 7.0], dtype=torch.float32)
+    edm_kwargs = dict(TRAIN_SIGMAS, distillation=False, weight_schedule='karras',
+                      loss_norm='l2')
+    terms = ref.KarrasDenoiser(**edm_kwargs).training_losses(
+        model, x_start, edm_sigmas, model_kwargs={'y': y}, noise=noise)
+    arrays['edm/sigmas'] = f32(edm_sigmas)
+    arrays['edm/loss'] = f32(terms['loss'])
+
+    arrays['schedule/steps'] = np.array(SCHEDULE_STEPS, dtype=np.int64)
+    for name, kwargs in SCHEDULES.items():
+        fn = ref.create_ema_and_scales_fn(**kwargs)
+        pairs = [fn(step) for step in SCHEDULE_STEPS]
+        arrays[f'schedule/{name}/ema'] = np.array([p[0] for p in pairs], dtype=np.float64)
+        arrays[f'schedule/{name}/scales'] = np.array([p[1] for p in pairs], dtype=np.int64)
+
+    meta = {
+        'arch': 'tiny_cond',
+        'arch_kwargs': arch,
+        'model': f'tiny_cond weight_seed {TRAIN_SEEDS["model"]}, train mode (dropout 0)',
+        'target_model': f'tiny_cond weight_seed {TRAIN_SEEDS["target"]}, train mode, '
+        'requires_grad False',
+        'teacher_model': f'tiny_cond weight_seed {TRAIN_SEEDS["teacher"]}, eval mode, '
+        'requires_grad False (CD cases only)',
+        'x_start': 'torch.randn(2, 3, 16, 16, generator=Generator().manual_seed(11))'
+        '.clamp(-1, 1)',
+        'noise': 'torch.randn(2, 3, 16, 16, generator=Generator().manual_seed(12)), '
+        'passed as noise=',
+        'labels': LABELS,
+        'model_kwargs': "{'y': labels} (int64)",
+        'indices': f'indices/num_scalesN = torch.manual_seed({seed}); '
+        f'torch.randint(0, N - 1, (2,)) (int64); the same torch.manual_seed({seed}) is '
+        'called right before each consistency_losses call, which draws them from the '
+        'global RNG',
+        'consistency_cases': records,
+        'consistency_keys': 'CASE/loss float32 (2,): terms["loss"] of '
+        'KarrasDenoiser(**kwargs).consistency_losses(model, x_start, num_scales, '
+        'model_kwargs, target_model, [teacher_model, teacher_diffusion], noise=noise)',
+        'edm': {
+            'denoiser_kwargs': edm_kwargs,
+            'sigmas': [0.3, 7.0],
+            'keys': 'edm/loss float32 (2,): terms["loss"] of training_losses(model, '
+            'x_start, sigmas, model_kwargs, noise=noise); edm/sigmas float32',
+        },
+        'schedule': {
+            'fn': 'create_ema_and_scales_fn(**kwargs)(step) -> (ema, scales)',
+            'steps': SCHEDULE_STEPS,
+            'cases': SCHEDULES,
+            'keys': 'schedule/steps int64; schedule/NAME/ema float64; '
+            'schedule/NAME/scales int64',
+        },
+    }
+    save_npz(out / 'training_losses.npz', arrays, meta)
+    return meta
+
+
 def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -517,6 +645,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=Path('tests/fixtures/reference'))
     parser.add_argument('--skip-released', action='store_true',
                         help='skip the slow samples of the full released architectures')
+    parser.add_argument('--only-training', action='store_true',
+                        help='write training_losses.npz only (keeps the other meta entries)')
     return parser.parse_args()
 
 
@@ -525,23 +655,27 @@ def main() -> None:
     args = parse_args()
     ref = Reference(args.cm_repo.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {
+    meta: Dict[str, Any] = {
         'torch_version': torch.__version__,
         'weights': 'mmagic_cm.testing.seeded_state_dict(list of (name, shape) of '
         'create_model(**kwargs).state_dict(), seed=weight_seed), loaded strictly',
-        'unet_forward.npz': make_unet_forward(ref, args.out),
-        'denoiser.npz': make_denoiser(ref, args.out),
-        'generators.npz': make_generators(ref, args.out),
-        'samplers.npz': make_samplers(ref, args.out),
-        'arch_keys.json': make_arch_keys(ref, args.out),
     }
-    if not args.skip_released:
-        meta['released_arch_samples.npz'] = make_released(ref, args.out)
+    if not args.only_training:
+        meta.update({
+            'unet_forward.npz': make_unet_forward(ref, args.out),
+            'denoiser.npz': make_denoiser(ref, args.out),
+            'generators.npz': make_generators(ref, args.out),
+            'samplers.npz': make_samplers(ref, args.out),
+            'arch_keys.json': make_arch_keys(ref, args.out),
+        })
+        if not args.skip_released:
+            meta['released_arch_samples.npz'] = make_released(ref, args.out)
+    meta['training_losses.npz'] = make_training_losses(ref, args.out)
     path = args.out / 'meta.json'
-    if args.skip_released and path.exists():
-        previous = json.loads(path.read_text())
-        if 'released_arch_samples.npz' in previous:
-            meta['released_arch_samples.npz'] = previous['released_arch_samples.npz']
+    if path.exists():
+        # Keep the entries of the files that were not rewritten.
+        for key, value in json.loads(path.read_text()).items():
+            meta.setdefault(key, value)
     path.write_text(json.dumps(meta, indent=1, sort_keys=True) + '\n')
     print(f'wrote {path}', flush=True)
 

@@ -2,7 +2,8 @@
 # 296M parameters): the flags of the original scripts/launch.sh.
 _base_ = [
     '../../_base_/default_runtime.py', '../../_base_/gen_eval.py',
-    '../../_base_/datasets/imagenet64_test.py'
+    '../../_base_/datasets/imagenet64_test.py', '../../_base_/datasets/imagenet64_train.py',
+    '../../_base_/cm_train_runtime.py'
 ]
 
 model = dict(

@@ -2,7 +2,8 @@
 # (unconditional ADM without scale-shift norm): the original scripts/launch.sh.
 _base_ = [
     '../../_base_/default_runtime.py', '../../_base_/gen_eval.py',
-    '../../_base_/datasets/lsun256_test.py'
+    '../../_base_/datasets/lsun256_test.py', '../../_base_/datasets/lsun256_train.py',
+    '../../_base_/cm_train_runtime.py'
 ]
 
 model = dict(

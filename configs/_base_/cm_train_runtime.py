@@ -1,0 +1,11 @@
+# Training loop shared by the consistency-model configs (mmengine runner).
+# tools/train.py CONFIG; tools/dist_train.sh CONFIG NPROC for DDP.
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=600000)
+# the original trains with RAdam, no weight decay; use_fp16 there = --amp here
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='RAdam', lr=1e-4,
+                                                         weight_decay=0.0))
+custom_hooks = [dict(type='ConsistencyEMAHook'), dict(type='WeightsOnlyCheckpointHook')]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=100),
+    checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3))
+randomness = dict(seed=0)
