@@ -25,7 +25,10 @@ def test_sampler_matches_original(case):
     labels = torch.tensor(c['labels']) if c.get('labels') else None
     x0 = model.sample_batch(c['shape'][0], gen, labels)
     np.testing.assert_allclose(x0.numpy(), ref[f'{case}/x0'], rtol=0, atol=2e-5)
-    assert_images_close(to_uint8_nhwc(x0).numpy(), ref[f'{case}/img'])
+    # x0 agrees to 2e-5; the uint8 truncation can still flip a level where a
+    # value sits on a boundary, and on these 1,536 values one flip is 0.07%
+    # (the thread count alone flips a few in the 79-NFE churn cases)
+    assert_images_close(to_uint8_nhwc(x0).numpy(), ref[f'{case}/img'], max_fraction=0.01)
 
 
 def test_cases_cover_every_sampler_and_generator():

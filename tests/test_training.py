@@ -175,3 +175,22 @@ def test_two_process_gloo_run(tmp_path):
     log = open(next(osp.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs
                     if f.endswith('.log'))).read()
     assert 'Distributed training: True' in log and "backend='gloo'" in log
+
+
+def test_lpips_with_local_weights_and_offline_error(tmp_path, monkeypatch):
+    from torchvision.models import vgg16
+
+    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.training.lpips import VGG16_URL, LPIPSLoss
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
+    with pytest.raises(CheckpointError) as err:
+        LPIPSLoss()(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16))
+    assert VGG16_URL in str(err.value) and 'vgg_path=PATH' in str(err.value)
+    torch.manual_seed(0)
+    features = {f'features.{k}': v for k, v in vgg16(weights=None).features.state_dict().items()}
+    torch.save(features, tmp_path / 'vgg16.pth')
+    lpips = LPIPSLoss(vgg_path=str(tmp_path / 'vgg16.pth'))
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    d = lpips(x, x.flip(0))
+    assert d.shape == (2, ) and torch.all(d > 0)
+    assert torch.allclose(lpips(x, x), torch.zeros(2))

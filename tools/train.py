@@ -121,6 +121,11 @@ def check_training_inputs(cfg) -> None:
         raise FileNotFoundError(
             f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
             'the EDM teacher first, or point the config at its weights')
+    loss = (cfg.model.get('train_cfg') or {}).get('loss')
+    if loss == 'lpips' or isinstance(loss, dict) and loss.get('type') == 'lpips':
+        from mmagic_cm.training.lpips import LPIPSLoss
+        kwargs = {} if isinstance(loss, str) else {k: v for k, v in loss.items() if k != 'type'}
+        LPIPSLoss(**kwargs).ensure_weights()  # downloads now, or says what to fetch
     dataset = cfg.train_dataloader.dataset
     root = dataset.get('data_root')
     if dataset.get('type') in ('BasicImageDataset', 'ImageNet') and root is not None:

@@ -1,4 +1,6 @@
 # Training loop shared by the consistency-model configs (mmengine runner).
+_base_ = ['./default_runtime.py']
+
 # tools/train.py CONFIG; tools/dist_train.sh CONFIG NPROC for DDP.
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=600000)
 # the original trains with RAdam, no weight decay; use_fp16 there = --amp here

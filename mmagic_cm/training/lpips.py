@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import CheckpointError, resolve_checkpoint
+from ..checkpoint import CheckpointError, read_checkpoint, resolve_checkpoint
 
 VGG16_URL = 'https://download.pytorch.org/models/vgg16-397923af.pth'
 LAYER_ENDS = (4, 9, 16, 23, 30)  # after relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
@@ -63,23 +63,31 @@ class LPIPSLoss(nn.Module):
         self.resize_below = resize_below
         self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self._load(vgg_path, lin_path)
+        # weights are read on first use, so configs build offline
+        self.vgg_path, self.lin_path, self.loaded = vgg_path, lin_path, False
         self.requires_grad_(False).eval()
+
+    def ensure_weights(self) -> None:
+        """Fetch and load the weights now (a clear error offline)."""
+        if not self.loaded:
+            self._load(self.vgg_path, self.lin_path)
+            self.loaded = True
 
     def _load(self, vgg_path: Optional[str], lin_path: Optional[str]) -> None:
         path = resolve_checkpoint(vgg_path or VGG16_URL,
                                   local_hint='train_cfg.loss=dict(type="lpips", vgg_path=PATH)')
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = read_checkpoint(path)
         feats = {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
         self.features.load_state_dict(
             {k: v for k, v in feats.items() if int(k.split('.')[0]) < LAYER_ENDS[-1]})
+        self.features.to(self.mean.device)
         lin_path = lin_path or _lpips_package_weights()
         if lin_path is None or not osp.isfile(lin_path):
             raise CheckpointError('LPIPS linear weights not found: install the lpips package '
                                   '(pip install lpips) or pass lin_path=PATH to its vgg.pth')
         lin = torch.load(lin_path, map_location='cpu', weights_only=True)
         for i, param in enumerate(self.lins):
-            param.data.copy_(lin[f'lin{i}.model.1.weight'])
+            param.data.copy_(lin[f'lin{i}.model.1.weight'].to(param.device))
 
     def _taps(self, x: torch.Tensor) -> List[torch.Tensor]:
         out, start = [], 0
@@ -90,6 +98,7 @@ class LPIPSLoss(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.ensure_weights()
         if x.shape[-1] < self.resize_below:
             x = F.interpolate(x, size=224, mode='bilinear')
             y = F.interpolate(y, size=224, mode='bilinear')

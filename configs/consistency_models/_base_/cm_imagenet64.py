@@ -1,9 +1,8 @@
 # Architecture of the released ImageNet-64 checkpoints (class-conditional ADM,
 # 296M parameters): the flags of the original scripts/launch.sh.
 _base_ = [
-    '../../_base_/default_runtime.py', '../../_base_/gen_eval.py',
+    '../../_base_/cm_train_runtime.py', '../../_base_/gen_eval.py',
     '../../_base_/datasets/imagenet64_test.py', '../../_base_/datasets/imagenet64_train.py',
-    '../../_base_/cm_train_runtime.py'
 ]
 
 model = dict(

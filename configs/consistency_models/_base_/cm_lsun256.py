@@ -1,9 +1,8 @@
 # Architecture of the released LSUN Bedroom-256 / Cat-256 checkpoints
 # (unconditional ADM without scale-shift norm): the original scripts/launch.sh.
 _base_ = [
-    '../../_base_/default_runtime.py', '../../_base_/gen_eval.py',
+    '../../_base_/cm_train_runtime.py', '../../_base_/gen_eval.py',
     '../../_base_/datasets/lsun256_test.py', '../../_base_/datasets/lsun256_train.py',
-    '../../_base_/cm_train_runtime.py'
 ]
 
 model = dict(
