@@ -194,3 +194,18 @@ def test_lpips_with_local_weights_and_offline_error(tmp_path, monkeypatch):
     d = lpips(x, x.flip(0))
     assert d.shape == (2, ) and torch.all(d > 0)
     assert torch.allclose(lpips(x, x), torch.zeros(2))
+
+
+def test_amp_bf16_on_cpu(tmp_path):
+    assert run_train(EDM, tmp_path, '--amp', 'bf16', '--cfg-options',
+                     'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2') == 0
+    cfg_text = open(next(osp.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs
+                         if f.endswith('.py'))).read()
+    assert "type='BF16AutocastOptimWrapper'" in cfg_text
+
+
+def test_amp_fp16_needs_cuda(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip('CUDA is available')
+    assert run_train(EDM, tmp_path, '--amp', 'fp16') == 2
+    assert '--amp fp16 needs CUDA' in capsys.readouterr().err

@@ -60,14 +60,15 @@ def prepare_config(args: argparse.Namespace):
     if args.amp:
         dtype = args.amp
         if dtype == 'auto':
-            dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
-        dtype = {'fp16': 'float16', 'bf16': 'bfloat16'}.get(dtype, dtype)
-        if dtype == 'float16' and not torch.cuda.is_available():
+            dtype = 'fp16' if torch.cuda.is_available() else 'bf16'
+        if dtype == 'fp16' and not torch.cuda.is_available():
             raise ValueError('--amp fp16 needs CUDA; on the CPU use --amp bf16')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.dtype = dtype
-        if dtype == 'bfloat16':
-            cfg.optim_wrapper.loss_scale = 1.0  # no scaling needed: bf16 keeps fp32's range
+        if torch.cuda.is_available():
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.dtype = {'fp16': 'float16', 'bf16': 'bfloat16'}[dtype]
+        else:
+            # mmengine's AmpOptimWrapper is GPU-only; bf16 needs no loss scale
+            cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
