@@ -1,25 +1,11 @@
-# CD (l2) on LSUN Cat-256, two-step on 40 steps. The original publishes no Cat ts;
-# this is the Bedroom CD (l2) setting 0,18,39 (same architecture and recipe).
-_base_ = ['./_base_/cm_lsun256.py']
+# CD (l2) on LSUN Cat-256, two-step on 40 steps. The original publishes no Cat
+# ts; this is the Bedroom CD (l2) setting 0,18,39 (same architecture and
+# recipe). Trains as the Bedroom model, from the Cat teacher, on cat images.
+URL = 'https://openaipublic.blob.core.windows.net/consistency/'
+_base_ = ['./consistency_models_cd-l2_LSUN-bedroom-256x256.py']
 
 model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_cat256_l2.pt',
-    sampler='multistep',
-    steps=40,
-    ts=(0, 18, 39),
-    train_cfg=dict(
-        loss='l2',
-        schedule=dict(type='original', target_ema_mode='fixed', scale_mode='fixed',
-                      start_ema=0.95, start_scales=40, total_steps=600000),
-        weighting='uniform',
-        teacher=dict(path='https://openaipublic.blob.core.windows.net/consistency/'
-                     'edm_cat256_ema.pt', dropout=0.1),
-        ema_rates=(0.9999, 0.99994, 0.9999432189950708)))
-
+    model_path=URL + 'cd_cat256_l2.pt',
+    train_cfg=dict(teacher=dict(path=URL + 'edm_cat256_ema.pt')))
 test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))
-
-# training: the original scripts/launch.sh (8 x 32 = global batch 256)
-train_dataloader = dict(batch_size=32, dataset=dict(data_root='data/lsun/cat_256'))
-train_cfg = dict(max_iters=600000)
-optim_wrapper = dict(optimizer=dict(lr=1e-05))
+train_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))

@@ -1,25 +1,10 @@
-# CD (LPIPS) on LSUN Cat-256, two-step on 40 steps. The original publishes no Cat
-# ts; this is the Bedroom CD (LPIPS) setting 0,17,39 (same architecture and recipe).
-_base_ = ['./_base_/cm_lsun256.py']
+# CD (LPIPS) on LSUN Cat-256, two-step on 40 steps. The original publishes no
+# Cat ts; this is the Bedroom CD (LPIPS) setting 0,17,39 (same architecture and
+# recipe).
+URL = 'https://openaipublic.blob.core.windows.net/consistency/'
+_base_ = ['./consistency_models_cd-l2_LSUN-cat-256x256.py']
 
 model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_cat256_lpips.pt',
-    sampler='multistep',
-    steps=40,
+    model_path=URL + 'cd_cat256_lpips.pt',
     ts=(0, 17, 39),
-    train_cfg=dict(
-        loss='lpips',
-        schedule=dict(type='original', target_ema_mode='fixed', scale_mode='fixed',
-                      start_ema=0.95, start_scales=40, total_steps=600000),
-        weighting='uniform',
-        teacher=dict(path='https://openaipublic.blob.core.windows.net/consistency/'
-                     'edm_cat256_ema.pt', dropout=0.1),
-        ema_rates=(0.9999, 0.99994, 0.9999432189950708)))
-
-test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))
-
-# training: the original scripts/launch.sh (8 x 32 = global batch 256)
-train_dataloader = dict(batch_size=32, dataset=dict(data_root='data/lsun/cat_256'))
-train_cfg = dict(max_iters=600000)
-optim_wrapper = dict(optimizer=dict(lr=1e-05))
+    train_cfg=dict(loss='lpips'))

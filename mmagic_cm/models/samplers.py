@@ -36,10 +36,20 @@ def to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.
     return (x - denoised) / append_dims(sigma, x.ndim)
 
 
-def _churn(sigmas, i, s_churn, s_tmin, s_tmax) -> float:
+def _churn(x, sigmas, i, generator, s_churn, s_tmin, s_tmax, s_noise):
+    """Karras' churn: raise the noise level of step ``i`` to sigma_hat.
+
+    Returns ``(x, sigma_hat)``. The noise is drawn at every step, churn or
+    not, as the original does (it keeps the generator's stream aligned).
+    """
+    gamma = 0.0
     if s_tmin <= sigmas[i] <= s_tmax:
-        return min(s_churn / (len(sigmas) - 1), 2**0.5 - 1)
-    return 0.0
+        gamma = min(s_churn / (len(sigmas) - 1), 2**0.5 - 1)
+    eps = generator.randn_like(x) * s_noise
+    sigma_hat = sigmas[i] * (gamma + 1)
+    if gamma > 0:
+        x = x + eps * (sigma_hat**2 - sigmas[i]**2)**0.5
+    return x, sigma_hat
 
 
 @torch.no_grad()
@@ -77,18 +87,10 @@ def sample_multistep(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, 
 def sample_heun(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, generator,
                 s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float('inf'),
                 s_noise: float = 1.0, progress: bool = False, callback=None) -> torch.Tensor:
-    """Karras et al. (2022) Algorithm 2: Heun steps with optional churn.
-
-    Noise for the churn is drawn at every step, churn or not, as the
-    original does (it keeps the generator's stream aligned).
-    """
+    """Karras et al. (2022) Algorithm 2: Heun steps with optional churn."""
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'heun'):
-        gamma = _churn(sigmas, i, s_churn, s_tmin, s_tmax)
-        eps = generator.randn_like(x) * s_noise
-        sigma_hat = sigmas[i] * (gamma + 1)
-        if gamma > 0:
-            x = x + eps * (sigma_hat**2 - sigmas[i]**2)**0.5
+        x, sigma_hat = _churn(x, sigmas, i, generator, s_churn, s_tmin, s_tmax, s_noise)
         denoised = denoiser(x, sigma_hat * s_in)
         d = to_d(x, sigma_hat, denoised)
         if callback is not None:
@@ -147,11 +149,7 @@ def sample_dpm(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, genera
     """DPM-Solver-2-like midpoint steps (midpoint on a rho=3 schedule)."""
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'dpm'):
-        gamma = _churn(sigmas, i, s_churn, s_tmin, s_tmax)
-        eps = generator.randn_like(x) * s_noise
-        sigma_hat = sigmas[i] * (gamma + 1)
-        if gamma > 0:
-            x = x + eps * (sigma_hat**2 - sigmas[i]**2)**0.5
+        x, sigma_hat = _churn(x, sigmas, i, generator, s_churn, s_tmin, s_tmax, s_noise)
         denoised = denoiser(x, sigma_hat * s_in)
         d = to_d(x, sigma_hat, denoised)
         if callback is not None:
