@@ -212,7 +212,8 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         state = load_unet_state_dict(path_or_url, local_hint, ema=self.sample_ema)
         check_unet_state_dict(self.unet, state, str(path_or_url))
         if self.weights_pending:
-            # assign keeps the file's dtype: shipped half-precision files too
+            # assign would keep the file's dtype (the shipped digits weights
+            # are half precision): sample in float32
             state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
             self.unet.load_state_dict(state, strict=True, assign=True)
         else:
