@@ -40,6 +40,19 @@ def cached_path_for_url(url: str) -> str:
     return osp.join(torch.hub.get_dir(), 'checkpoints', filename)
 
 
+def find_local_file(path: str) -> Optional[str]:
+    """``path`` if it exists, else the same path under the repository root
+    (configs name the shipped weights relative to it), else None."""
+    path = osp.expanduser(str(path))
+    if osp.isfile(path):
+        return path
+    if not osp.isabs(path):
+        shipped = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), path)
+        if osp.isfile(shipped):
+            return shipped
+    return None
+
+
 def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
                        progress: bool = True) -> str:
     """Return a local file for a path or an http(s) URL.
@@ -56,12 +69,8 @@ def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
     """
     path_or_url = str(path_or_url)
     if not is_url(path_or_url):
-        path = osp.expanduser(path_or_url)
-        if not osp.isfile(path) and not osp.isabs(path):
-            # weights shipped in the repository (configs name them relative to it)
-            shipped = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), path)
-            path = shipped if osp.isfile(shipped) else path
-        if not osp.isfile(path):
+        path = find_local_file(path_or_url)
+        if path is None:
             raise CheckpointError(f'checkpoint file not found: {path_or_url}')
         return path
     cached = cached_path_for_url(path_or_url)

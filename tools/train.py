@@ -116,9 +116,10 @@ def check_resume_matches(cfg) -> None:
 
 def check_training_inputs(cfg) -> None:
     """One-line errors for a missing teacher and an empty or unreadable dataset."""
+    from mmagic_cm.checkpoint import find_local_file, is_url
     teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
     path = teacher.get('path')
-    if path and '://' not in str(path) and not osp.isfile(path):
+    if path and not is_url(path) and find_local_file(path) is None:
         raise FileNotFoundError(
             f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
             'the EDM teacher first, or point the config at its weights')

@@ -21,7 +21,6 @@ uninterrupted one would have.
 from __future__ import annotations
 
 import copy
-import os.path as osp
 from typing import Dict, Optional
 
 import torch
@@ -109,8 +108,9 @@ class TrainableMixin:
 
     def check_training_files(self) -> None:
         """Raise FileNotFoundError now for a missing teacher checkpoint."""
+        from ..checkpoint import find_local_file, is_url
         path = self.teacher_path()
-        if path and '://' not in str(path) and not osp.isfile(path):
+        if path and not is_url(path) and find_local_file(path) is None:
             raise FileNotFoundError(
                 f'teacher checkpoint not found: {path} (train_cfg.teacher.path); train the '
                 'EDM teacher first or point the config at its weights')
