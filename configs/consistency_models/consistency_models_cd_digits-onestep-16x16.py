@@ -19,5 +19,5 @@ model = dict(
         teacher=dict(path='mmagic_cm/weights/digits/edm_digits16_ema.pt', dropout=0.1),
         ema_rates=(0.995, 0.999),
         seed=0))
-train_cfg = dict(max_iters=3000)
+train_cfg = dict(max_iters=2000)
 optim_wrapper = dict(optimizer=dict(type='RAdam', lr=4e-5))
