@@ -42,6 +42,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.close(fd)
     try:
         torch.save(state, tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
         os.replace(tmp, args.out)
     finally:
         if osp.exists(tmp):

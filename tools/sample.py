@@ -95,6 +95,12 @@ def save_grid(images: np.ndarray, path: str) -> None:
     _atomic_write(path, lambda f: Image.fromarray(canvas).save(f, format='PNG'))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: str, write) -> None:
     """Write through a temporary file so a failure leaves no partial output."""
     folder = osp.dirname(osp.abspath(path))
@@ -103,6 +109,7 @@ def _atomic_write(path: str, write) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
