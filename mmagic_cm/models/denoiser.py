@@ -41,13 +41,14 @@ def get_sigmas_karras(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
     return torch.cat([sigmas, sigmas.new_zeros(1)]).to(device)
 
 
-def karras_sigma(index: float, steps: int, sigma_min: float = 0.002,
-                 sigma_max: float = 80.0, rho: float = 7.0) -> float:
-    """Noise level ``index`` of an ``steps``-point Karras grid, in float64.
+def karras_sigma(index, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                 rho: float = 7.0):
+    """Noise level(s) at grid index ``index`` of a ``steps``-point Karras grid.
 
-    The multistep sampler evaluates single grid points in Python floats
-    (not the float32 tensor of :func:`get_sigmas_karras`); keeping that
-    precision is part of matching the original images.
+    ``index`` is a number (the multistep sampler: a Python float64, not the
+    float32 of :func:`get_sigmas_karras`; that precision is part of matching
+    the original images) or a tensor of indices (training: float32 for int
+    indices, as the original's losses compute them).
     """
     hi, lo = sigma_max**(1 / rho), sigma_min**(1 / rho)
     return (hi + index / (steps - 1) * (lo - hi))**rho

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.denoiser import append_dims
+from ..models.denoiser import append_dims, karras_sigma
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -126,13 +126,6 @@ def edm_loss(denoise: Denoise, x_start: torch.Tensor, sigmas: torch.Tensor,
     return mean_flat(weights * (denoised - x_start)**2)
 
 
-def karras_grid(indices: torch.Tensor, num_scales: int, sigma_min: float, sigma_max: float,
-                rho: float) -> torch.Tensor:
-    """Noise level of grid point ``indices`` on an ``num_scales``-point Karras grid."""
-    hi, lo = sigma_max**(1 / rho), sigma_min**(1 / rho)
-    return (hi + indices / (num_scales - 1) * (lo - hi))**rho
-
-
 def heun_step(teacher: Optional[Denoise], x: torch.Tensor, t: torch.Tensor,
               next_t: torch.Tensor, x_start: torch.Tensor) -> torch.Tensor:
     """One Heun step of the probability-flow ODE from ``t`` to ``next_t``.
@@ -180,8 +173,8 @@ def consistency_loss(online: Denoise, target: Denoise, x_start: torch.Tensor,
     Returns:
         (N,) weighted distances ``lambda * d(f(x_t, t), f^-(x_t2, t2))``.
     """
-    t = karras_grid(indices, num_scales, sigma_min, sigma_max, rho)
-    t2 = karras_grid(indices + 1, num_scales, sigma_min, sigma_max, rho)
+    t = karras_sigma(indices, num_scales, sigma_min, sigma_max, rho)
+    t2 = karras_sigma(indices + 1, num_scales, sigma_min, sigma_max, rho)
     x_t = x_start + noise * append_dims(t, x_start.ndim)
 
     # the target sees the same dropout masks as the online network

@@ -17,6 +17,8 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from ..models.denoiser import karras_sigma
+
 
 class OriginalSchedule:
     """``(mu, N)`` at step k, as the original ``create_ema_and_scales_fn``.
@@ -99,9 +101,8 @@ def lognormal_indices(num_scales: int, batch_size: int, sigma_min: float, sigma_
     ``erf((log s_{i+1} - P_mean) / (sqrt 2 P_std)) - erf((log s_i - P_mean) / (sqrt 2 P_std))``
     (Song & Dhariwal 2023: a lognormal discretised over the Karras grid,
     ascending sigmas s_i; returned as indices into the descending grid)."""
-    idx = torch.arange(num_scales, dtype=torch.float64)
-    hi, lo = sigma_max**(1 / rho), sigma_min**(1 / rho)
-    sigmas = (hi + idx / (num_scales - 1) * (lo - hi))**rho  # descending
+    sigmas = karras_sigma(torch.arange(num_scales, dtype=torch.float64), num_scales,
+                          sigma_min, sigma_max, rho)  # descending
     cdf = torch.erf((torch.log(sigmas) - p_mean) / (math.sqrt(2) * p_std))
     probs = (cdf[:-1] - cdf[1:]).clamp_min(0)  # mass between grid points i and i+1
     return torch.multinomial(probs.float(), batch_size, replacement=True,
