@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os.path as osp
 import sys
 import time
 from typing import List, Optional
@@ -58,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.config:
             print('error: give a digits CONFIG (or --real / --train-classifier)', file=sys.stderr)
             return 2
-        sys.path.insert(0, __import__('os').path.dirname(__file__))
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
         from mmengine.config import Config
         from sample import save_grid
 
