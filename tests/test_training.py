@@ -73,9 +73,9 @@ def test_train_runs_and_lowers_the_loss_on_a_fixed_batch(tmp_path):
     model = MODELS.build(cfg.model)
     model.init_weights()
     from mmagic_cm.datasets import load_digits_arrays
+    from mmagic_cm.evaluation.digits import to_model_input
     images, labels = load_digits_arrays(16, 'train')
-    x = torch.from_numpy(images[:16]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    y = torch.from_numpy(labels[:16])
+    x, y = to_model_input(images[:16]), torch.from_numpy(labels[:16])  # the trained batch
 
     def fixed_loss(m):
         m.train_step_count.zero_()
