@@ -7,7 +7,8 @@ one of :mod:`mmagic_cm.models.noise`. Each returns the final ``x`` (float,
 unclamped). The arithmetic order follows the original code so that float32
 results match it bit for bit on the CPU.
 
-- ``onestep``, ``multistep``: consistency models.
+- ``onestep``, ``multistep``: consistency models (``multistep`` runs
+  :func:`sample_consistency`, which the editing tasks also use).
 - ``heun``, ``euler``, ``ancestral``, ``dpm``, ``progdist``: the EDM teachers
   (``heun`` and ``dpm`` take Karras' ``s_churn``, ``s_tmin``, ``s_tmax``,
   ``s_noise``).
@@ -60,6 +61,39 @@ def sample_onestep(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor,
 
 
 @torch.no_grad()
+def sample_consistency(denoiser: Denoiser, x: torch.Tensor, sigmas: Sequence[float], generator,
+                       sigma_min: float = 0.002, sigma_max: float = 80.0,
+                       project: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                       progress: bool = False, callback=None) -> torch.Tensor:
+    """Consistency sampling through the noise levels ``sigmas`` (Python floats).
+
+    ``x`` is at noise level ``sigmas[0]``. At each level the model jumps to
+    an image ``x0 = D(x, sigmas[i])``, ``project`` (if given) replaces what
+    is known of it (the zero-shot editing step), and it is re-noised to
+    ``sigmas[i + 1]`` (clipped to [sigma_min, sigma_max]) with variance
+    ``sigmas[i + 1]**2 - sigma_min**2``; at ``sigma_min`` nothing is added.
+    The last level is only a target: ``len(sigmas) - 1`` evaluations.
+    """
+    s_in = x.new_ones([x.shape[0]])
+    for i in _steps(len(sigmas) - 1, progress, 'consistency'):
+        t = sigmas[i]
+        x0 = denoiser(x, t * s_in)
+        if project is not None:
+            x0 = project(x0)
+        next_t = min(max(sigmas[i + 1], sigma_min), sigma_max)
+        x = x0 + generator.randn_like(x) * math.sqrt(next_t**2 - sigma_min**2)
+        if callback is not None:
+            callback({'x': x, 'i': i, 'sigma': t, 'denoised': x0})
+    return x
+
+
+def ts_to_sigmas(ts: Sequence[int], steps: int = 40, sigma_min: float = 0.002,
+                 sigma_max: float = 80.0, rho: float = 7.0) -> list:
+    """Multistep grid indices -> noise levels (Python float64, as the original)."""
+    return [karras_sigma(t, steps, sigma_min, sigma_max, rho) for t in ts]
+
+
+@torch.no_grad()
 def sample_multistep(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, generator,
                      ts: Sequence[int], steps: int = 40, sigma_min: float = 0.002,
                      sigma_max: float = 80.0, rho: float = 7.0, progress: bool = False,
@@ -71,16 +105,9 @@ def sample_multistep(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, 
     re-noising adds nothing. ``sigmas`` is unused: the grid points are
     computed in float64 as the original does.
     """
-    s_in = x.new_ones([x.shape[0]])
-    for i in _steps(len(ts) - 1, progress, 'multistep'):
-        t = karras_sigma(ts[i], steps, sigma_min, sigma_max, rho)
-        x0 = denoiser(x, t * s_in)
-        next_t = karras_sigma(ts[i + 1], steps, sigma_min, sigma_max, rho)
-        next_t = min(max(next_t, sigma_min), sigma_max)
-        x = x0 + generator.randn_like(x) * math.sqrt(next_t**2 - sigma_min**2)
-        if callback is not None:
-            callback({'x': x, 'i': i, 'sigma': t, 'denoised': x0})
-    return x
+    return sample_consistency(denoiser, x, ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho),
+                              generator, sigma_min, sigma_max, progress=progress,
+                              callback=callback)
 
 
 @torch.no_grad()

@@ -28,12 +28,12 @@ float32 on the CPU.
 
 Outputs (all under ``--out``): ``unet_forward.npz``, ``denoiser.npz``,
 ``generators.npz``, ``samplers.npz``, ``released_arch_samples.npz``,
-``training_losses.npz``, ``arch_keys.json`` and ``meta.json``. Every npz
-also holds its metadata as a JSON string under the key ``meta``;
-``meta.json`` collects all of them.
-``--skip-released`` skips ``released_arch_samples.npz`` and
-``--only-training`` writes ``training_losses.npz`` alone; either keeps the
-entries of the files not rewritten in ``meta.json``.
+``training_losses.npz``, ``editing.npz``, ``arch_keys.json`` and
+``meta.json``. Every npz also holds its metadata as a JSON string under the
+key ``meta``; ``meta.json`` collects all of them. ``--skip-released`` skips
+``released_arch_samples.npz``; ``--only-training`` writes
+``training_losses.npz`` alone and ``--only-editing`` ``editing.npz`` alone;
+either keeps the entries of the files not rewritten in ``meta.json``.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mmagic_cm.testing import seeded_state_dict
 
@@ -213,6 +214,9 @@ class Reference:
         self.get_sigmas_karras = karras_diffusion.get_sigmas_karras
         self.get_generator = random_util.get_generator
         self.create_ema_and_scales_fn = script_util.create_ema_and_scales_fn
+        self.editing = {'inpaint': karras_diffusion.iterative_inpainting,
+                        'colorize': karras_diffusion.iterative_colorization,
+                        'superres': karras_diffusion.iterative_superres}
 
     def build(self, arch: Dict[str, Any], seed: int) -> nn.Module:
         """Build a UNet on the CPU and load seeded weights strictly."""
@@ -443,6 +447,115 @@ def make_samplers(ref: Reference, out: Path) -> Dict[str, Any]:
     return meta
 
 
+#: colorization and super-resolution run at 64 px; inpainting at 256 px,
+#: where the original's mask (the letter S drawn at (50, 0) in a 250 pt font)
+#: lies inside the image; five levels put the middle block's attention at
+#: 16 x 16, which keeps that run cheap.
+EDIT_ARCHS = {
+    64: dict(TINY_ARCHS['tiny_cond'], image_size=64, attention_resolutions='32'),
+    256: dict(TINY_ARCHS['tiny_cond'], image_size=256, num_channels=32,
+              channel_mult='1,1,1,2,2', attention_resolutions='16'),
+}
+EDIT_SEED = 5
+EDIT_CROP = slice(96, 160)
+
+
+@contextlib.contextmanager
+def fallback_font():
+    """Let ``ImageFont.truetype('arial.ttf', size)`` fall back to PIL's bundled
+    font when Arial is not installed (the original's inpainting mask is the
+    letter S drawn with it; the fixture records the mask actually used)."""
+    from PIL import ImageFont
+    truetype = ImageFont.truetype
+
+    def truetype_or_default(font=None, size=10, *args, **kwargs):
+        try:
+            return truetype(font, size, *args, **kwargs)
+        except OSError:
+            return ImageFont.load_default(size=size)
+
+    ImageFont.truetype = truetype_or_default
+    try:
+        yield
+    finally:
+        ImageFont.truetype = truetype
+
+
+def edit_images(coarse: torch.Tensor, size: int) -> torch.Tensor:
+    """Smooth test images in [-0.95, 0.95] (never the inpainting fill, -1)."""
+    images = torch.nn.functional.interpolate(coarse, size=size, mode='bilinear',
+                                             align_corners=False)
+    return images.mul(0.5).clamp(-0.95, 0.95)
+
+
+def make_editing(ref: Reference, out: Path) -> Dict[str, Any]:
+    """The original's iterative_inpainting/colorization/superres on tiny models.
+
+    Inpainting's batch must be a multiple of 7 (its mask alternates every 7
+    images between keeping the letter S and keeping the rest); 14 images
+    cover both. The mask is recovered from the returned masked images: the
+    inputs avoid -1, the fill value.
+    """
+    batch = 14
+    models = {size: ref.build(arch, EDIT_SEED) for size, arch in EDIT_ARCHS.items()}
+    diffusion = ref.denoiser(distillation=True)
+    labels = torch.arange(batch) % 10
+    coarse = randn_seeded((batch, 3, 8, 8), 7)
+    cases = {
+        'inpaint/determ-indiv': dict(task='inpaint', size=256, ts=(0, 12, 24, 39),
+                                     generator='determ-indiv'),
+        'colorize/determ-indiv': dict(task='colorize', size=64, ts=(0, 12, 24, 39),
+                                      generator='determ-indiv'),
+        'superres/determ-indiv': dict(task='superres', size=64, ts=(0, 12, 24, 39),
+                                      generator='determ-indiv'),
+    }
+    # images do not interact in a batch: a few rows (both mask polarities for
+    # inpainting) are enough to compare and keep the file small
+    rows = [0, 7]
+    arrays: Dict[str, np.ndarray] = {'coarse': f32(coarse), 'labels': labels.numpy()}
+    records: Dict[str, Any] = {}
+    for name, case in cases.items():
+        size, model = case['size'], models[case['size']]
+
+        def distiller(x, t, model=model):
+            return diffusion.denoise(model, x, t, y=labels)[1]
+
+        gen = make_generator(ref, case['generator'], batch, SEED)
+        x = gen.randn(batch, 3, size, size) * 80.0
+        with torch.no_grad(), fallback_font():
+            edited, observed = ref.editing[case['task']](
+                distiller, edit_images(coarse, size), x, list(case['ts']), steps=40,
+                generator=gen)
+        if size == 256:
+            # 256 px results in full would be megabytes: keep 4x4 means of the
+            # whole image and one full-resolution crop across the mask's edge
+            mask = (observed != -1).all(dim=1)
+            arrays[f'{name}/mask'] = np.packbits(mask.numpy(), axis=-1)
+            arrays[f'{name}/edited_pool4'] = f32(F.avg_pool2d(edited[rows], 4))
+            arrays[f'{name}/edited_crop'] = f32(edited[rows][..., EDIT_CROP, EDIT_CROP])
+        else:
+            arrays[f'{name}/edited'] = f32(edited[rows])
+            arrays[f'{name}/observed'] = f32(observed[rows])
+        records[name] = dict(case, ts=list(case['ts']), steps=40, generator_seed=SEED,
+                             num_samples=batch, rows=rows)
+    meta = {
+        'archs': {str(k): v for k, v in EDIT_ARCHS.items()}, 'weight_seed': EDIT_SEED,
+        'cases': records,
+        'images': 'edit_images(coarse, size): bilinear upsampling of coarse = randn(14, 3, '
+        '8, 8) (CPU generator seeded 7), times 0.5, clamped to [-0.95, 0.95]; labels '
+        'arange(14) % 10',
+        'distiller': 'KarrasDenoiser(distillation=True).denoise(model, x, t, y=labels)[1]',
+        'keys': 'CASE/edited, CASE/observed: rows (cases[CASE].rows) of the two tensors the '
+        'function returns for x = generator.randn(14, 3, size, size) * 80; at 256 px '
+        'CASE/edited_pool4 (avg_pool2d(edited, 4)) and CASE/edited_crop (edited[..., '
+        '96:160, 96:160]) instead, and CASE/mask: np.packbits over the last axis of the '
+        '(14, 256, 256) kept-pixel mask',
+        'font': 'arial.ttf if installed, else PIL.ImageFont.load_default(size=250)',
+    }
+    save_npz(out / 'editing.npz', arrays, meta)
+    return meta
+
+
 def state_dict_shapes(ref: Reference, arch: Dict[str, Any]) -> Dict[str, Any]:
     """Names, shapes and parameter count of the original UNet built on ``meta``."""
     with torch.device('meta'):
@@ -647,6 +760,8 @@ def parse_args() -> argparse.Namespace:
                         help='skip the slow samples of the full released architectures')
     parser.add_argument('--only-training', action='store_true',
                         help='write training_losses.npz only (keeps the other meta entries)')
+    parser.add_argument('--only-editing', action='store_true',
+                        help='write editing.npz only (keeps the other meta entries)')
     return parser.parse_args()
 
 
@@ -660,7 +775,9 @@ def main() -> None:
         'weights': 'mmagic_cm.testing.seeded_state_dict(list of (name, shape) of '
         'create_model(**kwargs).state_dict(), seed=weight_seed), loaded strictly',
     }
-    if not args.only_training:
+    if args.only_editing:
+        meta['editing.npz'] = make_editing(ref, args.out)
+    elif not args.only_training:
         meta.update({
             'unet_forward.npz': make_unet_forward(ref, args.out),
             'denoiser.npz': make_denoiser(ref, args.out),
@@ -670,7 +787,10 @@ def main() -> None:
         })
         if not args.skip_released:
             meta['released_arch_samples.npz'] = make_released(ref, args.out)
-    meta['training_losses.npz'] = make_training_losses(ref, args.out)
+    if not args.only_editing:
+        meta['training_losses.npz'] = make_training_losses(ref, args.out)
+    if not args.only_training and not args.only_editing:
+        meta['editing.npz'] = make_editing(ref, args.out)
     path = args.out / 'meta.json'
     if path.exists():
         # Keep the entries of the files that were not rewritten.

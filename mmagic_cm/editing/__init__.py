@@ -1,0 +1,26 @@
+"""Zero-shot image editing with consistency models (paper, section 5).
+
+- :mod:`.operators`: what each task keeps of the input (mask, luminance,
+  patch means) and the replacement step;
+- :mod:`.algorithms`: the editing loops as plain functions of a denoiser;
+- :mod:`.masks`, :mod:`.io`: built-in masks, reading images and masks;
+- :mod:`.api`: :func:`edit`, the same with a ``ConsistencyModel``, batches,
+  labels and seeded generators.
+"""
+from .algorithms import (
+                         class_weights,
+                         colorize,
+                         denoise,
+                         edit_with_operator,
+                         inpaint,
+                         interpolate,
+                         psnr,
+                         slerp,
+                         stroke,
+                         superres,
+)
+from .operators import Colorize, Inpaint, SuperResolution
+
+__all__ = ['Colorize', 'Inpaint', 'SuperResolution', 'class_weights', 'colorize', 'denoise',
+           'edit_with_operator', 'inpaint', 'interpolate', 'psnr', 'slerp', 'stroke',
+           'superres']
