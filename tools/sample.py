@@ -11,6 +11,12 @@ Example:
 consistency_models_8xb256-imagenet1k-onestep-64x64.py \\
         --checkpoint cd_imagenet64_lpips.pt --num-samples 16 --batch-size 4 \\
         --labels 145 --out samples.npz --grid grid.png
+
+Many processes (FID-scale runs): ``tools/dist_sample.sh CONFIG NPROC [...]``
+or ``torchrun ... tools/sample.py``; each process draws its share of the
+shards in ``OUT.shards/`` and rank 0 gathers them into OUT, equal to the
+single-process result. ``--shard-size`` alone makes a one-process run
+resumable; see :mod:`mmagic_cm.shards`.
 """
 from __future__ import annotations
 
@@ -53,6 +59,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'available, else cpu)')
     p.add_argument('--dtype', help='fp32 | bf16 | fp16 (fp16 on CUDA only)')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    p.add_argument('--shard-size', type=int,
+                   help='draw in shards of this many samples (a multiple of the batch '
+                   'size), each saved to OUT.shards/ when done, so that a rerun after an '
+                   'interruption skips them; default under torchrun: whole batches of '
+                   'about 1000')
+    p.add_argument('--max-shards', type=int,
+                   help='draw at most this many shards (per process), then exit; the same '
+                   'command again continues (jobs in time slices)')
+    p.add_argument('--keep-shards', action='store_true',
+                   help='keep OUT.shards/ after writing OUT')
+    p.add_argument('--launcher', choices=['auto', 'none', 'pytorch'], default='auto',
+                   help="pytorch: one of torchrun's processes (tools/dist_sample.sh), each "
+                   "drawing its share of the shards; auto (default): that when torchrun's "
+                   'variables are set')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config entries, e.g. model.s_churn=0.5')
     return p.parse_args(argv)
@@ -122,10 +142,14 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from mmagic_cm.models import resolve_dtype
+    from mmagic_cm.shards import dist_env
 
     t0 = time.perf_counter()
-    model, _ = build_model_from_args(args)
+    model, cfg = build_model_from_args(args)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    rank, world, local_rank = dist_env(args.launcher)
+    if world > 1 and device == 'cuda' and torch.cuda.is_available():
+        device = f'cuda:{local_rank % torch.cuda.device_count()}'  # a GPU per process
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
     settings = model.settings()
@@ -140,10 +164,16 @@ def run(args: argparse.Namespace) -> dict:
     model.sample_labels(args.labels, num_samples, settings['seed'])
     if not args.out.endswith('.npz'):
         raise ValueError(f'--out {args.out}: the output must be an .npz file')
+    sharded = world > 1 or args.shard_size is not None or args.max_shards is not None
+    if sharded:
+        shard_size = check_sharding(args, settings, num_samples)
     t1 = time.perf_counter()
     model.materialize()  # reads the checkpoint
     model.to(device).eval()
     t2 = time.perf_counter()
+    if sharded:
+        return run_sharded(args, model, cfg, num_samples, device, shard_size, rank, world,
+                           dict(build_s=t1 - t0, load_s=t2 - t1))
     images, labels = model.sample(num_samples, labels=args.labels,
                                   progress=not args.no_progress)
     t3 = time.perf_counter()
@@ -153,6 +183,122 @@ def run(args: argparse.Namespace) -> dict:
         save_grid(images, args.grid)
     return dict(images=images, labels=labels, build_s=t1 - t0, load_s=t2 - t1,
                 sample_s=t3 - t2)
+
+
+def check_sharding(args: argparse.Namespace, settings: dict, num_samples: int) -> int:
+    """The shard size of a sharded run; refuses what cannot be sharded."""
+    from mmagic_cm.shards import check_shard_size, default_shard_size
+    if settings['generator'] == 'dummy':
+        raise ValueError("--generator dummy draws from the global torch RNG, one stream "
+                         'through the whole run that cannot be cut into shards; use '
+                         'determ-indiv (or determ) for sharded, many-process or resumable '
+                         'sampling')
+    if args.max_shards is not None and args.max_shards < 1:
+        raise ValueError(f'--max-shards must be >= 1, got {args.max_shards}')
+    batch_size = int(settings['batch_size'])
+    if args.shard_size is None:
+        return default_shard_size(num_samples, batch_size)
+    check_shard_size(args.shard_size, batch_size)
+    return args.shard_size
+
+
+def _run_meta(args: argparse.Namespace, model, cfg, num_samples: int, shard_size: int,
+              device: str) -> dict:
+    """Everything that decides a sharded run's images (compared on resume)."""
+    import hashlib
+    import json
+
+    import torch
+
+    from mmagic_cm.checkpoint import find_local_file, is_url
+    from mmagic_cm.shards import file_sha256
+    model_cfg = cfg.model.to_dict()
+    path = model_cfg.pop('model_path', None)  # the file's contents count, not its name
+    weights = None
+    if path and is_url(path):
+        weights = dict(url=path)
+    elif path:
+        weights = dict(sha256=file_sha256(find_local_file(path)))
+    labels = model.sample_labels(args.labels, num_samples, model.settings()['seed'])
+    return dict(
+        format=1, num_samples=num_samples, shard_size=shard_size, model=model_cfg,
+        settings=model.settings(), weights=weights,
+        labels=None if labels is None else hashlib.sha256(
+            json.dumps(labels).encode()).hexdigest(),
+        device=torch.device(device).type)
+
+
+def run_sharded(args: argparse.Namespace, model, cfg, num_samples: int, device: str,
+                shard_size: int, rank: int, world: int, times: dict) -> dict:
+    """Draw this process's shards into OUT.shards/; rank 0 gathers them into OUT.
+
+    Every process takes every ``world``-th of the shards not yet drawn; with
+    the shard size a multiple of the batch size, the shards' batches are the
+    single-process run's, so OUT equals its images ('determ', 'determ-indiv').
+    """
+    import torch
+
+    from mmagic_cm import shards
+    if torch.device(device).type == 'cuda' and torch.device(device).index is not None:
+        torch.cuda.set_device(torch.device(device))
+    folder = shards.shard_folder(args.out)
+    ranges = shards.shard_ranges(num_samples, shard_size)
+    group = shards.Group(rank, world)
+    try:
+        t2 = time.perf_counter()
+        reply = None
+        if rank == 0:
+            try:
+                store = shards.ShardStore(folder, ranges, _run_meta(
+                    args, model, cfg, num_samples, shard_size, device))
+                reply = dict(key=store.key, done=store.prepare())
+            except (ValueError, OSError) as exc:
+                reply = dict(error=str(exc) if isinstance(exc, ValueError)
+                             else f'cannot use {folder}: {exc}')
+        reply = group.broadcast(reply)
+        if 'error' in reply:
+            raise ValueError(reply['error'])
+        store = shards.ShardStore(folder, ranges, key=reply['key'])
+        done = set(reply['done'])
+        todo = [k for k in range(len(ranges)) if k not in done]
+        mine = todo[rank::world][:args.max_shards]
+        if rank == 0 and done:
+            print(f'resuming: {len(done)} of {len(ranges)} shards are in {folder} already')
+        bar = None
+        if rank == 0 and not args.no_progress and mine:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=sum(ranges[k][1] - ranges[k][0] for k in mine),
+                       desc='sampling' + (f' (rank 0 of {world})' if world > 1 else ''),
+                       unit='img')
+        for k in mine:
+            start, stop = ranges[k]
+            images, labels = model.sample(num_samples, labels=args.labels, start=start,
+                                          stop=stop)
+            store.write(k, images, labels)
+            if bar is not None:
+                bar.update(stop - start)
+        if bar is not None:
+            bar.close()
+        t3 = time.perf_counter()
+        group.barrier()  # every process's shards are written
+        drew = f'drew {len(mine)} shard(s) in {t3 - t2:.2f}s'
+        if rank != 0:
+            return dict(images=None, message=f'rank {rank} of {world}: {drew}')
+        missing = store.missing()
+        if missing:
+            return dict(images=None, message=(
+                f'{drew}; {len(ranges) - len(missing)} of {len(ranges)} shards are in '
+                f'{folder}: the same command again draws the rest'))
+        images, labels = store.gather()
+        arrays = [images] if labels is None else [images, labels]
+        _atomic_write(args.out, lambda f: np.savez(f, *arrays))
+        if args.grid:
+            save_grid(images, args.grid)
+        if not args.keep_shards and not store.remove():
+            print(f'note: left {folder}: it holds files besides the shards')
+        return dict(images=images, labels=labels, sample_s=t3 - t2, **times)
+    finally:
+        group.close()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -165,6 +311,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, CheckpointError, FileNotFoundError, ConfigParsingError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    if result['images'] is None:  # not all shards drawn yet, or not rank 0
+        print(result['message'])
+        return 0
     n = len(result['images'])
     print(f'wrote {n} images {result["images"].shape[1:]} to {args.out}'
           + (f' and a grid to {args.grid}' if args.grid else '')

@@ -336,7 +336,8 @@ class ConsistencyModel(TrainableMixin, BaseModel):
     @torch.no_grad()
     def sample(self, num_samples: int, labels: LabelSpec = None,
                batch_size: Optional[int] = None, progress: bool = False,
-               rank: int = 0, world_size: int = 1, **overrides
+               rank: int = 0, world_size: int = 1, start: int = 0,
+               stop: Optional[int] = None, **overrides
                ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Draw ``num_samples`` images in batches, like ``image_sample.py``.
 
@@ -345,32 +346,44 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         on the batch size (unlike the original script, which re-uses the
         first rows in every batch).
 
+        ``start``/``stop`` draw only the samples ``[start, stop)`` of the
+        ``num_samples`` (a shard): batches begin at ``start``, so where it is
+        a multiple of the batch size they are the very batches of the full
+        run and the images equal its rows bit for bit ('determ' and
+        'determ-indiv'; 'dummy' continues the global RNG).
+
         Returns:
-            ``(images, labels)``: uint8 (N, H, W, C) and int64 (N,) or None.
+            ``(images, labels)``: uint8 (N, H, W, C) and int64 (N,) or None,
+            N = ``stop - start``.
         """
         if num_samples < 1:
             raise ValueError(f'num_samples must be >= 1, got {num_samples}')
+        stop = num_samples if stop is None else stop
+        if not 0 <= start < stop <= num_samples:
+            raise ValueError(f'samples [{start}, {stop}) are not a non-empty part of '
+                             f'[0, {num_samples})')
         s = self.settings(batch_size=batch_size, **overrides)
         label_list = self.sample_labels(labels, num_samples, s['seed'])
         gen = get_generator(s['generator'], num_samples, s['seed'], rank=rank,
                             world_size=world_size)
         bs = int(s['batch_size'])
         images = []
-        batches = range(0, num_samples, bs)
+        batches = range(start, stop, bs)
         if progress:
             from tqdm.auto import tqdm
             batches = tqdm(batches, desc='sampling', unit='batch')
-        for start in batches:
-            gen.set_done_samples(start)
+        for first in batches:
+            gen.set_done_samples(first)
             y = None
             if label_list is not None:
-                chunk = label_list[start:start + bs]
+                chunk = label_list[first:first + bs]  # the full run's batch, past stop too
                 chunk = chunk + [chunk[-1]] * (bs - len(chunk))  # pad the last batch
                 y = torch.tensor(chunk, dtype=torch.long)
             x = self.sample_batch(bs, gen, y, **{k: s[k] for k in overrides if k in s})
             images.append(to_uint8_nhwc(x).cpu().numpy())
-        arr = np.concatenate(images)[:num_samples]
-        label_arr = None if label_list is None else np.asarray(label_list, dtype=np.int64)
+        arr = np.concatenate(images)[:stop - start]
+        label_arr = (None if label_list is None
+                     else np.asarray(label_list[start:stop], dtype=np.int64))
         return arr, label_arr
 
     # ------------------------------------------------------------------- mmengine

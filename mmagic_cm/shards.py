@@ -1,0 +1,283 @@
+"""Sharded, resumable sampling across processes (``tools/sample.py``).
+
+The ``num_samples`` images of a run are indexed ``0 .. N-1`` and cut into
+shards of ``shard_size`` consecutive indices; shard ``k`` covers
+``[k * S, min((k + 1) * S, N))``. The shard size is a multiple of the batch
+size, so every shard is drawn in exactly the batches of the single-process
+run, and with the 'determ' and 'determ-indiv' generators (positioned at each
+batch's global index) its images equal the single-process rows bit for bit.
+'dummy' draws from the global torch RNG, one stream through the whole run,
+which cannot be split: sharding refuses it.
+
+Each finished shard is written atomically to ``<out>.shards/shard_KKKKK.npz``
+(``images``, ``labels``, ``meta``); ``run.json`` there describes the run.
+A later start with the same settings skips the shards already present (so an
+interrupted run resumes without redrawing them); one with other settings is
+refused. When all shards exist they are concatenated into ``--out``.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import tempfile
+from datetime import timedelta
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+SHARD_FORMAT = 1
+DEFAULT_SHARD_SAMPLES = 1000
+#: smaller runs are cut into about this many shards by default
+DEFAULT_MIN_SHARDS = 64
+#: barriers wait for the slowest process's last shard
+PROCESS_GROUP_TIMEOUT = timedelta(hours=24)
+
+
+# ------------------------------------------------------------------ planning
+def default_shard_size(num_samples: int, batch_size: int) -> int:
+    """Whole batches of about 1000 samples, or N/64 for smaller runs.
+
+    It does not depend on the number of processes, so that a run can resume
+    on any number of them.
+    """
+    target = min(DEFAULT_SHARD_SAMPLES, math.ceil(num_samples / DEFAULT_MIN_SHARDS))
+    return batch_size * max(1, math.ceil(target / batch_size))
+
+
+def check_shard_size(shard_size: int, batch_size: int) -> None:
+    if shard_size < 1:
+        raise ValueError(f'--shard-size must be >= 1, got {shard_size}')
+    if shard_size % batch_size:
+        raise ValueError(
+            f'--shard-size {shard_size} is not a multiple of the batch size {batch_size}: '
+            'shards must hold whole batches to equal the single-process images (e.g. '
+            f'--shard-size {batch_size * max(1, round(shard_size / batch_size))})')
+
+
+def shard_ranges(num_samples: int, shard_size: int) -> List[Tuple[int, int]]:
+    """``[(start, stop), ...]`` of every shard, in order."""
+    return [(a, min(a + shard_size, num_samples)) for a in range(0, num_samples, shard_size)]
+
+
+def shard_folder(out: str) -> str:
+    return out + '.shards'
+
+
+# ------------------------------------------------------------------ processes
+def dist_env(launcher: str = 'auto') -> Tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment.
+
+    ``launcher``: 'auto' (torchrun's variables when set), 'pytorch' (they
+    must be set) or 'none' (one process, whatever the environment says).
+    """
+    keys = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
+    present = all(k in os.environ for k in keys)
+    if launcher == 'pytorch' and not present:
+        raise ValueError('--launcher pytorch: start the processes with torchrun (e.g. '
+                         'tools/dist_sample.sh CONFIG NPROC ...); its variables '
+                         f'{", ".join(keys)} are not set')
+    if launcher == 'none' or not present:
+        return 0, 1, 0
+    return int(os.environ['RANK']), int(os.environ['WORLD_SIZE']), int(os.environ['LOCAL_RANK'])
+
+
+class Group:
+    """A gloo process group for the run's few messages (no tensors travel:
+    every process writes its own shards), or a stand-in for one process."""
+
+    def __init__(self, rank: int, world_size: int):
+        self.rank, self.world_size = rank, world_size
+        self._dist, self._owned = None, False
+        if world_size > 1:
+            import torch.distributed as dist
+            if not dist.is_initialized():
+                dist.init_process_group('gloo', timeout=PROCESS_GROUP_TIMEOUT)
+                self._owned = True
+            self._dist = dist
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if self._dist is None:
+            return obj
+        box = [obj]
+        self._dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self._dist is not None:
+            self._dist.barrier()
+
+    def close(self) -> None:
+        if self._owned and self._dist.is_initialized():
+            self._dist.destroy_process_group()
+        self._dist, self._owned = None, False
+
+
+# ------------------------------------------------------------------ files
+def atomic_write(path: str, write: Callable) -> None:
+    """Write through a temporary file in the same folder, then rename."""
+    folder = osp.dirname(osp.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def file_sha256(path: str, chunk: int = 1 << 24) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=repr, separators=(',', ':'))
+
+
+def _plain(obj):
+    """JSON-able copy (tuples -> lists, others -> repr), as run.json stores it."""
+    return json.loads(_canonical(obj))
+
+
+def _differences(then: Dict, now: Dict, prefix: str = '') -> List[str]:
+    out = []
+    for key in sorted(set(then) | set(now)):
+        a, b = then.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f'{prefix}{key}.')
+        elif a != b and key in ('labels', 'sha256'):  # digests: not worth printing
+            out.append(f'{prefix}{key} differ')
+        elif a != b:
+            out.append(f'{prefix}{key}: {a!r} there, {b!r} here')
+    return out
+
+
+class ShardStore:
+    """The shard folder of one run.
+
+    Args:
+        folder: ``<out>.shards``.
+        ranges: :func:`shard_ranges`.
+        run_meta: everything that decides the images (settings, weights,
+            labels, num_samples, shard size, device type); JSON-able. Needed
+            by :meth:`prepare`; the other processes pass its ``key`` instead.
+    """
+
+    def __init__(self, folder: str, ranges: Sequence[Tuple[int, int]],
+                 run_meta: Optional[Dict] = None, key: Optional[str] = None):
+        self.folder = folder
+        self.ranges = list(ranges)
+        self.run_meta = None if run_meta is None else _plain(run_meta)
+        if key is None:
+            key = hashlib.sha256(_canonical(self.run_meta).encode()).hexdigest()
+        self.key = key
+
+    def path(self, k: int) -> str:
+        return osp.join(self.folder, f'shard_{k:05d}.npz')
+
+    @property
+    def run_file(self) -> str:
+        return osp.join(self.folder, 'run.json')
+
+    def _mismatch(self, what: str) -> ValueError:
+        return ValueError(f'{self.folder} holds shards of another run ({what}); delete '
+                          'that folder to start over, or write to another --out')
+
+    def read_meta(self, k: int) -> Optional[Dict]:
+        """A shard file's meta, or None where it cannot be read."""
+        try:
+            with np.load(self.path(k)) as data:
+                return json.loads(str(data['meta']))
+        except Exception:  # truncated or foreign file: drawn again
+            return None
+
+    def prepare(self) -> List[int]:
+        """Make or check the folder (one process); returns the finished shards.
+
+        Raises:
+            ValueError: the folder holds shards of other settings.
+        """
+        os.makedirs(self.folder, exist_ok=True)
+        for tmp in glob.glob(osp.join(self.folder, '*.tmp')):
+            os.unlink(tmp)  # left by a killed process; nobody writes yet
+        if osp.exists(self.run_file):
+            with open(self.run_file) as f:
+                then = json.load(f)
+            if then.get('key') != self.key:
+                diffs = _differences(then.get('run', {}), self.run_meta)
+                raise self._mismatch('; '.join(diffs[:4]) or 'other settings')
+        done = []
+        for k, (start, stop) in enumerate(self.ranges):
+            if not osp.exists(self.path(k)):
+                continue
+            meta = self.read_meta(k)
+            if meta is None:
+                os.unlink(self.path(k))
+                continue
+            if meta.get('run') != self.key or (meta.get('start'), meta.get('stop')) != (
+                    start, stop):
+                raise self._mismatch(f'{osp.basename(self.path(k))} was drawn with other '
+                                     'settings')
+            done.append(k)
+        if not osp.exists(self.run_file):
+            text = json.dumps(dict(key=self.key, run=self.run_meta), indent=1, sort_keys=True)
+            atomic_write(self.run_file, lambda f: f.write(text.encode()))
+        return done
+
+    def write(self, k: int, images: np.ndarray, labels: Optional[np.ndarray]) -> None:
+        start, stop = self.ranges[k]
+        if len(images) != stop - start:
+            raise RuntimeError(f'shard {k}: {len(images)} images for [{start}, {stop})')
+        meta = json.dumps(dict(format=SHARD_FORMAT, run=self.key, index=k, start=start,
+                               stop=stop))
+        arrays = dict(images=images, meta=np.array(meta))
+        if labels is not None:
+            arrays['labels'] = labels
+        atomic_write(self.path(k), lambda f: np.savez(f, **arrays))
+
+    def missing(self) -> List[int]:
+        return [k for k in range(len(self.ranges)) if not osp.exists(self.path(k))]
+
+    def gather(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """All shards' images (and labels) in index order."""
+        images, labels = [], []
+        for k, (start, stop) in enumerate(self.ranges):
+            with np.load(self.path(k)) as data:
+                meta = json.loads(str(data['meta']))
+                if meta.get('run') != self.key or (meta['start'], meta['stop']) != (start,
+                                                                                    stop):
+                    raise self._mismatch(f'{osp.basename(self.path(k))} was drawn with '
+                                         'other settings')
+                images.append(data['images'])
+                labels.append(data['labels'] if 'labels' in data.files else None)
+            if len(images[-1]) != stop - start:
+                raise ValueError(f'{self.path(k)} holds {len(images[-1])} images, not '
+                                 f'{stop - start}; delete it and run again')
+        label_arr = None if labels[0] is None else np.concatenate(labels)
+        return np.concatenate(images), label_arr
+
+    def remove(self) -> bool:
+        """Delete the shards and run.json, then the folder if nothing else is there."""
+        for k in range(len(self.ranges)):
+            if osp.exists(self.path(k)):
+                os.unlink(self.path(k))
+        if osp.exists(self.run_file):
+            os.unlink(self.run_file)
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            return False
+        return True
