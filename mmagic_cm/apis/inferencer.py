@@ -7,7 +7,10 @@ knows this plugin's models, read from this repository's metafiles:
 
 - ``model_name='consistency_models'`` with ``model_setting=K`` (an index into
   ``configs/consistency_models/metafile.yml``) or ``config_name=NAME``;
-- the task (conditional or unconditional) of the chosen setting;
+- the task (conditional or unconditional) of the chosen setting; the
+  editing configs (``editing = dict(task=...)``) go to
+  :class:`~.editing_inferencer.ConsistencyEditingInferencer` (``img``,
+  ``mask``, ``label``);
 - checkpoints go through :mod:`mmagic_cm.checkpoint` (local file or URL,
   strict, one-line errors), not mmengine's http loader.
 
@@ -99,6 +102,9 @@ def plugin_inferencer_kwargs(model_name: str, model_setting: Optional[int],
         root = default_config_root()
         cfg = Config.fromfile(str(root.parent / setting['Config']))
         task = setting_task(setting)
+    if cfg.get('editing'):
+        from .editing_inferencer import EDITING_TASK
+        task = EDITING_TASK  # routed to ConsistencyEditingInferencer
     if model_ckpt:
         cfg.model.model_path = model_ckpt
     kwargs = dict(task=task, config=cfg, ckpt=None)
@@ -173,12 +179,34 @@ def patch_mmagic_inferencer(cls) -> None:
         models = original_task_models(task)
         return models + [n for n in PLUGIN_MODELS if task in plugin_tasks(n) and n not in models]
 
+    patch_inferencers()
     cls.get_inference_supported_tasks = staticmethod(get_inference_supported_tasks)
     cls.get_task_supported_models = staticmethod(get_task_supported_models)
     cls.init_inference_supported_models_cfg = staticmethod(init_inference_supported_models_cfg)
     cls._get_inferencer_kwargs = _get_inferencer_kwargs
     cls.infer = infer
     cls._mmagic_cm_patched = True
+
+
+def patch_inferencers() -> None:
+    """Route the editing task to :class:`ConsistencyEditingInferencer`
+    (MMagic's ``Inferencers`` knows a fixed list of tasks)."""
+    from mmagic.apis.inferencers import Inferencers
+    if getattr(Inferencers, '_mmagic_cm_patched', False):
+        return
+    original_init = Inferencers.__init__
+
+    def __init__(self, task=None, config=None, ckpt=None, device=None,
+                 extra_parameters=None, seed=2022):
+        from .editing_inferencer import EDITING_TASK, ConsistencyEditingInferencer
+        if task != EDITING_TASK:
+            return original_init(self, task, config, ckpt, device, extra_parameters, seed)
+        self.task = task
+        self.inferencer = ConsistencyEditingInferencer(
+            config, ckpt, device=device, extra_parameters=extra_parameters, seed=seed)
+
+    Inferencers.__init__ = __init__
+    Inferencers._mmagic_cm_patched = True
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

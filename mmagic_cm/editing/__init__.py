@@ -19,8 +19,11 @@ from .algorithms import (
                          stroke,
                          superres,
 )
+from .api import DEFAULT_TS, TASKS, EditResult, edit
 from .operators import Colorize, Inpaint, SuperResolution
 
-__all__ = ['Colorize', 'Inpaint', 'SuperResolution', 'class_weights', 'colorize', 'denoise',
-           'edit_with_operator', 'inpaint', 'interpolate', 'psnr', 'slerp', 'stroke',
-           'superres']
+__all__ = [
+    'DEFAULT_TS', 'TASKS', 'EditResult', 'edit', 'Colorize', 'Inpaint', 'SuperResolution',
+    'class_weights', 'colorize', 'denoise', 'edit_with_operator', 'inpaint', 'interpolate',
+    'psnr', 'slerp', 'stroke', 'superres'
+]

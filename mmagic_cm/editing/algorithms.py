@@ -69,7 +69,8 @@ def denoising_sigmas(sigma: float, ts: Optional[Sequence[int]] = None, steps: in
                          'in [-1, 1]: noise of std 0.1 is sigma=0.1)')
     below = [] if ts is None else [
         s for s in ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho) if s < sigma]
-    if not below or below[-1] > sigma_min:
+    # the grid's last point is sigma_min up to float rounding: no second step there
+    if not below or below[-1] > sigma_min * (1 + 1e-9):
         below.append(sigma_min)
     return [sigma] + below
 

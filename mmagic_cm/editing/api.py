@@ -1,0 +1,233 @@
+"""Editing with a :class:`~mmagic_cm.models.ConsistencyModel`: batches,
+labels, seeded generators and dtypes around :mod:`.algorithms`.
+
+    from mmagic_cm.editing import edit
+    result = edit(model, 'inpaint', images, mask='bottom', labels=[3, 7], seed=0)
+    result.images  # uint8 (N, H, W, 3); result.observed: the masked inputs
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..labels import LabelSpec, expand_labels, parse_labels
+from ..models.consistency_model import resolve_dtype, to_uint8_nhwc
+from ..models.noise import get_generator
+from ..models.samplers import check_ts
+from . import algorithms
+from .io import check_mask
+from .masks import builtin_mask
+from .operators import SuperResolution
+
+#: the tasks of :func:`edit` (and ``tools/edit.py --task``)
+TASKS = ('inpaint', 'colorize', 'superres', 'denoise', 'interpolate', 'stroke')
+#: tasks that take input images
+IMAGE_TASKS = ('inpaint', 'colorize', 'superres', 'denoise', 'stroke')
+#: grid indices of the 40-point Karras grid used when neither the call nor
+#: a multistep config gives ``ts`` (chosen on the digits model, see README)
+DEFAULT_TS = (0, 10, 20, 30, 39)
+
+
+@dataclass
+class EditResult:
+    """Outputs of :func:`edit`, uint8 (N, H, W, 3) RGB.
+
+    ``observed`` is the input as the task saw it (masked, grey, patch means,
+    noised; for interpolation the starting noises, scaled for display).
+    """
+    images: np.ndarray
+    observed: np.ndarray
+    labels: Optional[np.ndarray] = None
+
+
+def _as_images(images, shape) -> torch.Tensor:
+    """uint8 NHWC array or float NCHW tensor in [-1, 1] -> float NCHW."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        if images.ndim == 3:
+            images = images[None]
+        images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    images = torch.as_tensor(images).float()
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
+        raise ValueError(f'images have shape {tuple(images.shape)}; this model edits '
+                         f'(N, {", ".join(map(str, shape))}) float images in [-1, 1] (or uint8 '
+                         '(N, H, W, 3)); resize them first (tools/edit.py: --fit)')
+    if images.min() < -1 - 1e-6 or images.max() > 1 + 1e-6:
+        raise ValueError(f'float images must lie in [-1, 1], got [{images.min():.3g}, '
+                         f'{images.max():.3g}]')
+    return images
+
+
+def _edit_labels(model, labels: LabelSpec, num: int) -> Optional[torch.Tensor]:
+    parsed = parse_labels(labels, model.num_classes)
+    if model.num_classes is None:
+        return None
+    if parsed is None:
+        raise ValueError('this model is class-conditional: give the class of each image '
+                         '(labels=..., tools/edit.py --labels), one for all or one each')
+    return torch.tensor(expand_labels(parsed, num), dtype=torch.long)
+
+
+def _resolve_ts(model, ts, steps):
+    settings = model.sample_settings
+    if steps is None:
+        steps = settings['steps'] if settings['sampler'] == 'multistep' else 40
+    if ts is None:
+        ts = settings['ts'] if settings['sampler'] == 'multistep' else DEFAULT_TS
+    return check_ts(ts, steps), int(steps)
+
+
+@torch.no_grad()
+def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.ndarray,
+                                                       None] = None,
+         labels: LabelSpec = None, ts: Union[str, Sequence[int], None] = None,
+         steps: Optional[int] = None, sigma: Optional[float] = None,
+         patch_size: int = 8, add_noise: bool = False, num_points: int = 8,
+         seed: int = 0, generator: str = 'determ-indiv', batch_size: Optional[int] = None,
+         dtype: Optional[str] = None, progress: bool = False) -> EditResult:
+    """Run an editing task with ``model``.
+
+    Args:
+        model: a consistency model (CD or CT).
+        task: one of :data:`TASKS`.
+        images: (N, C, H, W) float in [-1, 1] or uint8 (N, H, W, 3); not for
+            'interpolate'. Colorize: colour or grey (R = G = B) images;
+            superres: full-size images (their patch means are kept).
+        mask: inpainting: a built-in name (:data:`~.masks.BUILTIN_MASKS`) or
+            (H, W)/(N, H, W) 0/1, 1 = keep.
+        labels: class(es), needed by class-conditional models; interpolate:
+            two labels (start, end) or one.
+        ts, steps: multistep grid indices (default: the config's multistep
+            ts, else :data:`DEFAULT_TS` of 40); denoise/stroke use the points
+            below ``sigma``.
+        sigma: denoise: the inputs' noise std (images in [-1, 1]); stroke:
+            the noise level to start from.
+        patch_size: superres: side of the kept patch means.
+        add_noise: denoise: first add noise of std ``sigma`` to ``images``.
+        num_points: interpolate: images along the path.
+        seed, generator: the noise generator ('determ-indiv': each image's
+            noise depends only on its index and ``seed``).
+        batch_size, dtype: default the model's settings.
+
+    Returns:
+        :class:`EditResult`.
+    """
+    if task not in TASKS:
+        raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
+    if 'consistency' not in model.training_mode:
+        raise ValueError('editing needs a consistency model (CD or CT); this config is an '
+                         'EDM teacher')
+    settings = model.settings(batch_size=batch_size, dtype=dtype)
+    # interpolation takes one step unless ts are given or the config is multistep
+    one_step = ts is None and model.sample_settings['sampler'] != 'multistep'
+    ts, steps = _resolve_ts(model, ts, steps)
+    model.materialize()
+    device = model.device
+    torch_dtype = resolve_dtype(settings['dtype'], device)
+    den = model.denoiser
+    grid = dict(steps=steps, sigma_min=den.sigma_min, sigma_max=den.sigma_max, rho=den.rho)
+    shape = model.image_shape
+
+    if task == 'interpolate':
+        return _interpolate(model, labels, None if one_step else ts, grid, num_points, seed,
+                            generator, torch_dtype, progress)
+    if images is None:
+        raise ValueError(f'task {task!r} needs input images')
+    images = _as_images(images, shape)
+    n = len(images)
+    y = _edit_labels(model, labels, n)
+    if task in ('denoise', 'stroke') and sigma is None:
+        raise ValueError(f'task {task!r} needs sigma (the noise level, images in [-1, 1])')
+    if task == 'inpaint':
+        if mask is None:
+            raise ValueError("inpainting needs a mask: a built-in name (e.g. 'bottom') or "
+                             '0/1 values, 1 = keep')
+        if isinstance(mask, str):
+            mask = builtin_mask(mask, shape[-1], seed)
+        mask = check_mask(mask, shape[-1])
+        if mask.shape[0] not in (1, n):
+            raise ValueError(f'{mask.shape[0]} masks for {n} images: give one or one each')
+    if task == 'superres':
+        SuperResolution(patch_size).check_size(images)
+
+    bs = int(settings['batch_size'])
+    gen = get_generator(generator, n, seed)
+    outs, observed = [], []
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        pad = bs - (stop - start)  # pad the last batch like ConsistencyModel.sample
+
+        def padded(t, start=start, stop=stop, pad=pad):
+            t = t[start:stop]
+            return torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) if pad else t
+
+        gen.set_done_samples(start)
+        batch = padded(images).to(device)
+        kwargs = {} if y is None else {'y': padded(y).to(device)}
+        denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
+        was_training = model.unet.training
+        model.unet.eval()
+        try:
+            if task in ('inpaint', 'colorize', 'superres'):
+                x = gen.randn(bs, *shape, device=device) * den.sigma_max
+                extra = {}
+                if task == 'inpaint':
+                    extra['mask'] = (padded(mask) if mask.shape[0] == n else mask).to(device)
+                if task == 'superres':
+                    extra['patch_size'] = patch_size
+                out, obs = getattr(algorithms, task)(denoiser, batch, x=x, ts=ts,
+                                                     generator=gen, progress=progress,
+                                                     **extra, **grid)
+            elif task == 'denoise':
+                noisy = batch
+                if add_noise:
+                    noisy = batch + gen.randn(bs, *shape, device=device) * float(sigma)
+                out, obs = algorithms.denoise(denoiser, noisy, sigma, gen, ts=ts,
+                                              progress=progress, **grid)
+            else:
+                out, obs = algorithms.stroke(denoiser, batch, sigma, gen, ts=ts,
+                                             progress=progress, **grid)
+        finally:
+            model.unet.train(was_training)
+        outs.append(to_uint8_nhwc(out[:stop - start]).cpu().numpy())
+        observed.append(to_uint8_nhwc(obs[:stop - start]).cpu().numpy())
+    return EditResult(np.concatenate(outs), np.concatenate(observed),
+                      None if y is None else y.numpy())
+
+
+def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dtype, progress
+                 ) -> EditResult:
+    if num_points < 2:
+        raise ValueError(f'interpolation needs num_points >= 2, got {num_points}')
+    device, shape = model.device, model.image_shape
+    gen = get_generator(generator, 2, seed)
+    ends = gen.randn(2, *shape, device=device)
+    alphas = torch.linspace(0, 1, num_points)
+    kwargs, label_arr = {}, None
+    if model.num_classes is not None:
+        parsed = parse_labels(labels, model.num_classes)
+        if parsed is None or len(parsed) not in (1, 2):
+            raise ValueError('interpolation with a class-conditional model needs one label '
+                             'or two (start,end), e.g. labels="3,8"')
+        a, b = parsed[0], parsed[-1]
+        kwargs['y'] = algorithms.class_weights(a, b, alphas, model.num_classes).to(device)
+        label_arr = np.where(alphas.numpy() < 0.5, a, b)
+    elif labels is not None:
+        raise ValueError('labels given, but this model is unconditional; drop them')
+    denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
+    was_training = model.unet.training
+    model.unet.eval()
+    try:
+        out, noises = algorithms.interpolate(
+            denoiser, ends[:1], ends[1:], alphas.to(device), gen, ts=ts, progress=progress,
+            **grid)
+    finally:
+        model.unet.train(was_training)
+    # the noises, scaled into [-1, 1] for display
+    shown = (noises / 3).clamp(-1, 1)
+    return EditResult(to_uint8_nhwc(out).cpu().numpy(), to_uint8_nhwc(shown).cpu().numpy(),
+                      label_arr)

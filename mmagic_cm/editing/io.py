@@ -1,0 +1,167 @@
+"""Reading the images and masks of editing tasks.
+
+Images come back as float (3, S, S) in [-1, 1]; masks as float (S, S) of
+0/1 with 1 = keep. Errors name the file and what to do about it.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import List, Sequence, Union
+
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+#: how an image of another size is made to fit the model
+FIT_MODES = ('none', 'resize', 'center-crop')
+
+
+def list_images(inputs: Union[str, Sequence[str]]) -> List[str]:
+    """Image files from files and folders (a folder's images sorted by name)."""
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    files: List[str] = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = sorted(osp.join(path, f) for f in os.listdir(path)
+                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise FileNotFoundError(f'{path}: no images ({", ".join(IMAGE_EXTENSIONS)}) '
+                                        'in this folder')
+            files.extend(found)
+        elif osp.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f'{path}: no such file or folder')
+    return files
+
+
+def _open(path: str, what: str):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{what} {path}: no such file') from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f'{what} {path}: not a readable image ({exc}); give a PNG or '
+                         'JPEG file') from None
+    return img
+
+
+def _fit(img, size: int, fit: str, path: str, what: str, resample):
+    from PIL import Image
+    if fit not in FIT_MODES:
+        raise ValueError(f'fit={fit!r}: choose one of {", ".join(FIT_MODES)}')
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    if fit == 'none':
+        raise ValueError(f'{what} {path} is {w}x{h} but the model takes {size}x{size} '
+                         "images; resize it, or pass --fit resize (stretch) or --fit "
+                         "center-crop (API: fit='resize' or 'center-crop')")
+    if fit == 'center-crop':
+        scale = size / min(w, h)
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                         resample)
+        w, h = img.size
+        left, top = (w - size) // 2, (h - size) // 2
+        return img.crop((left, top, left + size, top + size))
+    return img.resize((size, size), resample or Image.BICUBIC)
+
+
+def to_rgb(img):
+    """PIL image -> RGB: grey replicated, transparency composited on white."""
+    from PIL import Image
+    if img.mode in ('RGBA', 'LA', 'PA') or (img.mode == 'P' and 'transparency' in img.info):
+        rgba = img.convert('RGBA')
+        white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert('RGB')
+    if img.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.round(arr / peak * 255).astype(np.uint8), mode='L')
+    return img.convert('RGB')
+
+
+def load_image(path: str, size: int, fit: str = 'none') -> torch.Tensor:
+    """Read an image as float (3, size, size) in [-1, 1].
+
+    Grey images become R = G = B; RGBA/LA/transparent palettes are
+    composited on white; 16-bit grey is scaled to 8 bits. ``fit``: 'none'
+    (another size is an error), 'resize' (stretch) or 'center-crop' (scale
+    the short side to ``size``, crop the middle).
+    """
+    from PIL import Image
+    img = to_rgb(_open(path, 'image'))
+    img = _fit(img, size, fit, path, 'image', Image.BICUBIC)
+    arr = np.asarray(img, dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1
+
+
+def load_mask(path: str, size: int, fit: str = 'none', binarize: bool = False,
+              invert: bool = False) -> torch.Tensor:
+    """Read an inpainting mask as float (size, size): 1 (white) = keep, 0 = fill.
+
+    The mask must be black and white (0 and 255, or 0 and 1); with
+    ``binarize`` grey levels are thresholded at the middle. ``invert`` swaps
+    the convention (white = fill, as MMagic's inpainting masks).
+    """
+    from PIL import Image
+    img = _open(path, 'mask')
+    if img.mode in ('RGBA', 'LA'):
+        img = to_rgb(img)
+    img = _fit(img.convert('L'), size, fit, path, 'mask', Image.NEAREST)
+    arr = np.asarray(img)
+    values = np.unique(arr)
+    if set(values.tolist()) <= {0, 1}:
+        keep = arr == 1
+    elif set(values.tolist()) <= {0, 255}:
+        keep = arr == 255
+    elif binarize:
+        keep = arr >= 128
+    else:
+        raise ValueError(f'mask {path} is not black and white: it has {len(values)} grey '
+                         'levels; save it with only 0 and 255, or pass --binarize-mask '
+                         '(API: binarize=True) to threshold at 128')
+    if invert:
+        keep = ~keep
+    return torch.from_numpy(keep.astype(np.float32))
+
+
+def check_mask(mask: torch.Tensor, size: int, name: str = 'mask') -> torch.Tensor:
+    """Validate a mask tensor/array: (S, S) or (N, S, S) or (N, 1|3, S, S), 0/1."""
+    mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
+    mask = mask.float()
+    if mask.shape[-2:] != (size, size) or mask.ndim not in (2, 3, 4):
+        raise ValueError(f'{name} has shape {tuple(mask.shape)}; expected ({size}, {size}), '
+                         f'(N, {size}, {size}) or (N, 1, {size}, {size})')
+    if not torch.all((mask == 0) | (mask == 1)):
+        raise ValueError(f'{name} must hold only 0 (fill) and 1 (keep); threshold it first')
+    if torch.all(mask == 1):
+        raise ValueError(f'{name} keeps every pixel: there is nothing to inpaint '
+                         '(1 = keep, 0 = fill)')
+    if mask.ndim == 3:
+        mask = mask[:, None]
+    elif mask.ndim == 2:
+        mask = mask[None, None]
+    return mask
+
+
+def load_superres_input(path: str, size: int, patch_size: int, fit: str = 'none'
+                        ) -> torch.Tensor:
+    """A super-resolution input: a low-resolution image of ``size / patch_size``
+    pixels (upscaled to patch means) or a full-size one (3, size, size)."""
+    low = size // patch_size
+    img = _open(path, 'image')
+    if img.size == (low, low) and low != size:
+        arr = np.asarray(to_rgb(img), dtype=np.float32)
+        x = torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1
+        return x.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2)
+    if img.size != (size, size) and fit == 'none':
+        w, h = img.size
+        raise ValueError(f'image {path} is {w}x{h}; super-resolution takes {low}x{low} '
+                         f'(low resolution) or {size}x{size} images (their {patch_size}x'
+                         f'{patch_size} patch means are kept); resize it or pass --fit')
+    return load_image(path, size, fit)
