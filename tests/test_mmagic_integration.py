@@ -9,6 +9,7 @@ import torch
 import yaml
 from mmengine.config import Config
 
+from mmagic_cm.apis.editing_inferencer import EDITING_TASK, METAFILE_TASKS
 from mmagic_cm.apis.inferencer import plugin_inferencer_kwargs
 from mmagic_cm.registry import MODELS
 
@@ -86,9 +87,14 @@ def test_inferencer_loads_a_local_raw_checkpoint(tiny_cond_config, tmp_path):
 def test_model_setting_picks_metafile_entry_and_task(index):
     entry = metafile_models()[index]
     kwargs = plugin_inferencer_kwargs('consistency_models', index, None, None, 'local.pt', None)
-    assert kwargs['task'] == entry['Results'][0]['Task']
-    conditional = 'imagenet' in entry['Name'] or 'digits' in entry['Name']
-    assert kwargs['task'] == ('conditional' if conditional else 'unconditional')
+    editing = kwargs['config'].get('editing')
+    if editing:  # editing configs: MMagic's task name in the metafile, our inferencer
+        assert kwargs['task'] == EDITING_TASK
+        assert entry['Results'][0]['Task'] == METAFILE_TASKS[editing['task']]
+    else:
+        assert kwargs['task'] == entry['Results'][0]['Task']
+        conditional = 'imagenet' in entry['Name'] or 'digits' in entry['Name']
+        assert kwargs['task'] == ('conditional' if conditional else 'unconditional')
     assert kwargs['config'].model.model_path == 'local.pt' and kwargs['ckpt'] is None
 
 

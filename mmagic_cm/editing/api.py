@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..labels import LabelSpec, expand_labels, parse_labels
-from ..models.consistency_model import resolve_dtype, to_uint8_nhwc
+from ..models.consistency_model import resolve_dtype
 from ..models.noise import get_generator
 from ..models.samplers import check_ts
 from . import algorithms
@@ -41,6 +41,13 @@ class EditResult:
     images: np.ndarray
     observed: np.ndarray
     labels: Optional[np.ndarray] = None
+
+
+def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] NCHW -> uint8 NHWC, rounded to nearest: unlike sampling (which
+    truncates, as the original's script), the kept pixels of an edit then
+    come back exactly as they went in."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def _as_images(images, shape) -> torch.Tensor:
