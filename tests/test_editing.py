@@ -259,3 +259,28 @@ def test_demo_inpainting_subprocess(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Image.open(tmp_path / 'd.png').size == (32, 16)
+
+
+def test_cli_fit_lowres_superres_and_mask_size(tmp_path, capsys):
+    big = np.asarray(Image.open(osp.join(DIGITS, 'digit_2.png')).convert('RGB').resize(
+        (40, 32), Image.BICUBIC))
+    Image.fromarray(big).save(tmp_path / 'big.png')
+    out = tmp_path / 'crop'
+    assert edit_tool.main([CD, '--task', 'colorize', '--input', str(tmp_path / 'big.png'),
+                           '--fit', 'center-crop', '--labels', '2', '--out-dir', str(out),
+                           '--no-progress']) == 0
+    assert Image.open(out / 'big.png').size == (16, 16)
+    low = tmp_path / 'low'
+    low.mkdir()
+    Image.fromarray(big[::8, ::10][:4, :4]).save(low / 'l.png')  # a 4x4 input
+    assert edit_tool.main([CD, '--task', 'superres', '--patch-size', '4', '--input',
+                           str(low), '--labels', '2', '--out-dir', str(tmp_path / 'sr'),
+                           '--no-progress']) == 0
+    assert Image.open(tmp_path / 'sr' / 'l.png').size == (16, 16)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / 'small_mask.png')
+    assert edit_tool.main([CD, '--task', 'inpaint', '--input', osp.join(DIGITS, 'digit_2.png'),
+                           '--mask', str(tmp_path / 'small_mask.png'), '--labels', '2',
+                           '--out-dir', str(tmp_path / 'x'), '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'small_mask.png is 8x8 but the model takes 16x16' in err
+    assert not (tmp_path / 'x').exists()
