@@ -58,13 +58,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--device', default=None, help='cpu | cuda | cuda:N (default: cuda if '
                    'available, else cpu)')
     p.add_argument('--dtype', help='fp32 | bf16 | fp16 (fp16 on CUDA only); bf16/fp16 run '
-                   'the UNet trunk in that dtype (fastest with --channels-last)')
+                   'the UNet trunk in that dtype, channels_last unless the config says '
+                   'otherwise')
     p.add_argument('--channels-last', action='store_const', const=True, default=None,
-                   help='NHWC memory format for the UNet (faster on CPUs; fp32 images '
-                   'differ by float rounding only)')
-    p.add_argument('--compile', action='store_const', const=True, default=None,
+                   help='NHWC memory format for the UNet in fp32 too (faster on CPUs; '
+                   'images differ by float rounding only)')
+    p.add_argument('--compile', nargs='?', const=True, default=None, metavar='MODE',
                    help='torch.compile the UNet (the first batch compiles, minutes on a '
-                   'CPU; needs a C++ compiler there)')
+                   'CPU; needs a C++ compiler there); optional mode, e.g. reduce-overhead '
+                   '(CUDA graphs on a GPU)')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     p.add_argument('--shard-size', type=int,
                    help='draw in shards of this many samples (a multiple of the batch '

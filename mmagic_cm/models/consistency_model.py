@@ -28,6 +28,7 @@ from ..checkpoint import (
 from ..labels import LabelSpec, expand_labels, parse_labels
 from ..registry import MODELS
 from ..training.trainable import TrainableMixin, ema_key
+from .fast import InferenceUNets
 from .noise import GENERATORS, get_generator
 from .samplers import SAMPLERS, check_ts, karras_sample
 
@@ -90,7 +91,16 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         batch_size: default batch size for :meth:`sample`.
         clip_denoised: clamp every denoiser output to [-1, 1].
         s_churn, s_tmin, s_tmax, s_noise: churn of heun/dpm.
-        dtype: 'fp32', 'bf16' (CPU/GPU autocast) or 'fp16' (CUDA autocast).
+        dtype: 'fp32', 'bf16' (CPU/CUDA) or 'fp16' (CUDA): bf16/fp16 cast the
+            UNet trunk's convolutions once into an inference copy, as the
+            original's ``use_fp16`` (norms and embeddings stay float32).
+        channels_last: run the UNet in NHWC memory format (faster on CPUs
+            and tensor cores; fp32 images differ by float rounding only).
+            None (default): on for bf16/fp16, off for fp32, whose images
+            then stay bit-identical to the plain eager path.
+        compile: ``torch.compile`` the sampling UNet (first batch compiles;
+            on the CPU a C++ compiler is needed, else a clear error); True or
+            a mode, e.g. 'reduce-overhead' (CUDA graphs, for one-step on GPUs).
         sample_ema: for checkpoints saved by training, the EMA rate whose
             weights to sample with (e.g. 0.9999); None: the online weights.
         train_cfg: training settings (see :mod:`mmagic_cm.training.trainable`);
@@ -116,6 +126,8 @@ class ConsistencyModel(TrainableMixin, BaseModel):
                  s_tmax: float = float('inf'),
                  s_noise: float = 1.0,
                  dtype: str = 'fp32',
+                 channels_last: Optional[bool] = None,
+                 compile: Union[bool, str] = False,
                  sample_ema: Optional[float] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -130,7 +142,8 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         self.sample_settings = self.check_settings(dict(
             sampler=sampler, steps=steps, ts=ts, generator=generator, seed=seed,
             batch_size=batch_size, clip_denoised=clip_denoised, s_churn=s_churn,
-            s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise, dtype=dtype))
+            s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise, dtype=dtype,
+            channels_last=channels_last, compile=compile))
 
         if denoiser is None or isinstance(denoiser, dict):
             denoiser = dict(denoiser or {})
@@ -147,6 +160,7 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         else:
             self.unet = build_unet(unet)
         self._deferred_apply = []
+        self._inference_unets = InferenceUNets()  # not a module: no state, no .to()
         self.setup_training(train_cfg, unet)
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(
@@ -172,6 +186,10 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         if str(s['dtype']).lower() not in DTYPES:
             raise ValueError(f'unknown dtype {s["dtype"]!r}; choose one of '
                              f'{", ".join(DTYPES)}')
+        if s.get('channels_last') is not None:
+            s['channels_last'] = _as_bool(s['channels_last'], 'channels_last')
+        if 'compile' in s:
+            s['compile'] = _as_compile(s['compile'])
         return s
 
     @property
@@ -246,25 +264,46 @@ class ConsistencyModel(TrainableMixin, BaseModel):
 
     # ------------------------------------------------------------------ sampling
     def denoise_fn(self, model_kwargs: Optional[Dict] = None, clip_denoised: bool = True,
-                   dtype: torch.dtype = torch.float32):
+                   dtype: torch.dtype = torch.float32, channels_last: Optional[bool] = None,
+                   compile: Union[bool, str, None] = None):
         """``D(x, sigma)`` for the samplers: preconditioned UNet, optional clamp.
 
-        The UNet runs under autocast for bf16/fp16; images stay float32.
+        bf16/fp16 run the UNet's trunk in that dtype (see
+        :mod:`mmagic_cm.models.fast`); images stay float32. ``channels_last``
+        and ``compile`` default to the configured settings; ``channels_last``
+        None means on for bf16/fp16, off for fp32.
         """
         model_kwargs = model_kwargs or {}
         device_type = self.device.type
+        if channels_last is None:
+            channels_last = self.sample_settings.get('channels_last')
+        if channels_last is None:
+            channels_last = dtype != torch.float32
+        if compile is None:
+            compile = self.sample_settings.get('compile', False)
 
-        unet = self.sampling_unet()
+        unet, autocast = self.inference_unet(dtype, channels_last, compile)
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            ctx = (contextlib.nullcontext() if dtype == torch.float32 else
-                   torch.autocast(device_type, dtype=dtype))
+            ctx = (contextlib.nullcontext() if autocast is None else
+                   torch.autocast(device_type, dtype=autocast))
             with ctx:
                 _, denoised = self.denoiser.denoise(unet, x, sigma, **model_kwargs)
             denoised = denoised.float()
             return denoised.clamp(-1, 1) if clip_denoised else denoised
 
         return denoise
+
+    def inference_unet(self, dtype: torch.dtype = torch.float32, channels_last: bool = False,
+                       compile: Union[bool, str] = False
+                       ) -> Tuple[nn.Module, Optional[torch.dtype]]:
+        """The sampling UNet prepared for ``dtype``/``channels_last``/``compile``.
+
+        Returns ``(unet, autocast_dtype)``: run ``unet`` under autocast in
+        ``autocast_dtype`` unless it is None. Copies are cached and rebuilt
+        when the weights change.
+        """
+        return self._inference_unets.get(self.sampling_unet(), dtype, channels_last, compile)
 
     def sampling_unet(self) -> nn.Module:
         """The UNet that samples: the ``sample_ema`` copy when the model holds it."""
@@ -311,7 +350,8 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         self.unet.eval()
         try:
             return karras_sample(
-                self.denoise_fn(kwargs, s['clip_denoised'], dtype),
+                self.denoise_fn(kwargs, s['clip_denoised'], dtype, s['channels_last'],
+                                s['compile']),
                 (batch_size, *self.image_shape), generator, sampler=s['sampler'],
                 steps=s['steps'], sigma_min=self.denoiser.sigma_min,
                 sigma_max=self.denoiser.sigma_max, rho=self.denoiser.rho, ts=s['ts'],
@@ -450,6 +490,29 @@ class ConsistencyModel(TrainableMixin, BaseModel):
                 return None
             return torch.randint(0, self.num_classes, (num, ))
         return torch.tensor(expand_labels(parsed, num), dtype=torch.long)
+
+
+def _as_bool(value, name: str) -> bool:
+    if isinstance(value, str) and value.lower() in ('1', 'true', 'on', 'yes', '0', 'false',
+                                                    'off', 'no'):
+        return value.lower() in ('1', 'true', 'on', 'yes')
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f'{name} must be true or false, got {value!r}')
+
+
+#: torch.compile modes; 'reduce-overhead' replays CUDA graphs on GPUs
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+
+
+def _as_compile(value) -> Union[bool, str]:
+    if isinstance(value, str) and value in COMPILE_MODES:
+        return value
+    try:
+        return _as_bool(value, 'compile')
+    except ValueError:
+        raise ValueError(f'compile must be true, false or a torch.compile mode '
+                         f'({", ".join(COMPILE_MODES)}), got {value!r}') from None
 
 
 def _labels_of(data_samples) -> Optional[torch.Tensor]:

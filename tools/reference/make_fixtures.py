@@ -140,7 +140,14 @@ DENOISER_KWARGS = dict(sigma_data=0.5, sigma_max=80.0, sigma_min=0.002, loss_nor
 # Stand-ins for the unavailable dependencies of the original package.
 # --------------------------------------------------------------------------
 class StandInFlashAttention(nn.Module):
-    """Float32 softmax attention with the call signature of flash_attn's module."""
+    """Float32 softmax attention with the call signature of flash_attn's module.
+
+    With ``use_sdpa`` (``install_stand_ins(attention='sdpa')``) it calls
+    ``torch.nn.functional.scaled_dot_product_attention`` instead, as fast
+    as the attention of ``mmagic_cm``: what tools/benchmark.py times.
+    """
+
+    use_sdpa = False
 
     def __init__(self, attention_dropout: float = 0.0, device=None, dtype=None):
         """Accept flash_attn's constructor arguments; dropout must be 0."""
@@ -157,6 +164,10 @@ class StandInFlashAttention(nn.Module):
         """
         if key_padding_mask is not None or causal:
             raise ValueError('the stand-in attention supports no masks')
+        if self.use_sdpa:  # fused kernel, in the input dtype (speed comparisons)
+            query, key, value = qkv.transpose(1, 3).unbind(dim=2)  # each (b, h, s, d)
+            out = nn.functional.scaled_dot_product_attention(query, key, value)
+            return out.transpose(1, 2), None
         dtype = qkv.dtype
         query, key, value = qkv.float().unbind(dim=2)  # each (b, s, h, d)
         scale = 1.0 / math.sqrt(query.shape[-1])
@@ -173,8 +184,15 @@ class _NoLPIPS:
         raise RuntimeError('LPIPS is not available here; use loss_norm="l2"')
 
 
-def install_stand_ins() -> None:
-    """Register stand-in modules for flash_attn, mpi4py, blobfile and piq."""
+def install_stand_ins(attention: str = 'softmax') -> None:
+    """Register stand-in modules for flash_attn, mpi4py, blobfile and piq.
+
+    ``attention``: 'softmax' (float32 einsum/softmax, the fixtures) or 'sdpa'
+    (PyTorch's fused attention, for speed comparisons).
+    """
+    if attention not in ('softmax', 'sdpa'):
+        raise ValueError(f'attention must be softmax or sdpa, got {attention!r}')
+    StandInFlashAttention.use_sdpa = attention == 'sdpa'
     flash_attn = types.ModuleType('flash_attn')
     flash_attention = types.ModuleType('flash_attn.flash_attention')
     flash_attention.FlashAttention = StandInFlashAttention
@@ -203,9 +221,9 @@ def install_stand_ins() -> None:
 class Reference:
     """Handles to the original package's functions, imported after the stand-ins."""
 
-    def __init__(self, cm_repo: Path):
+    def __init__(self, cm_repo: Path, attention: str = 'softmax'):
         """Install the stand-ins and import ``cm`` from ``cm_repo``."""
-        install_stand_ins()
+        install_stand_ins(attention)
         sys.path.insert(0, str(cm_repo))
         from cm import karras_diffusion, random_util, script_util
         self.create_model = script_util.create_model

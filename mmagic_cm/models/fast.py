@@ -1,0 +1,171 @@
+"""Fast inference paths for the UNet (see README "Speed").
+
+Three options, each measured on the ImageNet-64 UNet before being kept:
+
+* ``dtype`` bf16 (CPU, CUDA) or fp16 (CUDA): the trunk's convolutions are
+  cast once into an inference copy, as the original's ``use_fp16`` does
+  (norms, embeddings and the output layers stay float32); parameters other
+  than those convolutions are shared with the float32 UNet, so the copy
+  costs half the convolutions' float32 size. A UNet without
+  ``convert_to_dtype`` runs under autocast instead.
+* ``channels_last``: NHWC memory format for the convolutions (oneDNN on the
+  CPU, tensor cores on CUDA). For float32 the UNet is converted in place
+  (same values, another layout; images differ from the default layout by
+  float rounding only, ~1e-7); for bf16/fp16 only the cast copy is NHWC.
+  The layout also gives attention contiguous head dims, which PyTorch's CPU
+  flash-attention kernel needs to run fast.
+* ``compile``: ``torch.compile`` (inductor) of that UNet, True or a mode
+  ('reduce-overhead': CUDA graphs, which pay for one-step sampling on a
+  GPU, where a batch is one UNet call). On the CPU it
+  needs a C++ compiler; without one, or when compilation fails, a
+  :class:`CompileError` says so; there is no silent fallback to eager.
+
+:class:`InferenceUNets` keeps the prepared modules and rebuilds them when
+the float32 weights change (training, ``load_state_dict``, device moves).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Dict, Tuple, Union
+
+import torch
+from torch import nn
+
+
+class CompileError(ValueError, RuntimeError):
+    """``torch.compile`` cannot work here (no C++ compiler, failed compile).
+
+    A ``ValueError`` too, so that the command-line tools report it as a bad
+    setting (``compile=False`` avoids it).
+    """
+
+
+def check_compile_available(device) -> None:
+    """Raise :class:`CompileError` when ``torch.compile`` cannot work on ``device``."""
+    if not hasattr(torch, 'compile'):
+        raise CompileError('compile=True needs torch.compile (PyTorch >= 2.0)')
+    if torch.device(device).type == 'cpu':
+        try:
+            from torch._inductor import cpp_builder
+            cpp_builder.get_cpp_compiler()
+        except Exception as exc:  # InvalidCxxCompiler, or an inductor that moved it
+            raise CompileError(
+                'compile=True on the CPU needs a working C++ compiler for torch.compile '
+                f'(inductor): {exc}. Install g++ (or set CXX), or sample with '
+                'compile=False (without --compile)') from exc
+
+
+def cast_trunk_copy(unet: nn.Module, dtype: torch.dtype, channels_last: bool = False
+                    ) -> nn.Module:
+    """A copy of ``unet`` whose trunk convolutions are in ``dtype``.
+
+    Every other parameter and buffer is shared with ``unet`` (not copied).
+    With ``channels_last`` the copied kernels are NHWC (``unet`` is left as
+    it is: no second float32 copy). ``unet`` needs ``convert_to_dtype``
+    (:class:`ConsistencyUNetModel`).
+    """
+    trunk = {id(p) for part in (unet.input_blocks, unet.middle_block, unet.output_blocks)
+             for m in part.modules() if isinstance(m, nn.Conv2d)
+             for p in m.parameters(recurse=False)}
+    memo: Dict[int, object] = {}
+    layout = torch.channels_last if channels_last else torch.preserve_format
+    for p in unet.parameters():
+        if id(p) in trunk:
+            value = p.detach().to(dtype, memory_format=layout if p.dim() == 4 else
+                                  torch.preserve_format)
+            memo[id(p)] = nn.Parameter(value, requires_grad=False)
+        else:
+            memo[id(p)] = p
+    for b in unet.buffers():
+        memo[id(b)] = b
+    return copy.deepcopy(unet, memo).eval()
+
+
+def _is_channels_last(unet: nn.Module) -> bool:
+    for p in unet.parameters():
+        if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1:
+            return p.is_contiguous(memory_format=torch.channels_last) and \
+                not p.is_contiguous()
+    return False
+
+
+def set_channels_last(unet: nn.Module, enabled: bool) -> None:
+    """Convert ``unet``'s 4-D parameters to channels_last (or back), in place."""
+    if _is_channels_last(unet) != enabled:
+        unet.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+
+
+def _weights_token(unet: nn.Module) -> Tuple:
+    return tuple((id(p), p._version, p.data_ptr(), p.dtype) for p in unet.parameters())
+
+
+class InferenceUNets:
+    """Prepared UNets for sampling, keyed by (dtype, channels_last, compile).
+
+    ``get`` returns ``(module, autocast_dtype)``: run ``module`` under
+    autocast in ``autocast_dtype`` when it is not None. Not an ``nn.Module``:
+    the prepared copies never show up in state dicts or ``.to()`` calls.
+    """
+
+    def __init__(self):
+        self._cache: Dict[Tuple, Tuple[nn.Module, object]] = {}
+        self._token = None
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._token = None
+
+    def __deepcopy__(self, memo) -> InferenceUNets:
+        return InferenceUNets()  # a copied model prepares its own
+
+    def __getstate__(self) -> dict:
+        return {'_cache': {}, '_token': None}
+
+    def get(self, unet: nn.Module, dtype: torch.dtype = torch.float32,
+            channels_last: bool = False, compile: Union[bool, str] = False
+            ) -> Tuple[nn.Module, object]:
+        cast = dtype != torch.float32 and hasattr(unet, 'convert_to_dtype')
+        if not cast:  # float32 or autocast: the float32 UNet itself runs
+            set_channels_last(unet, channels_last)
+            if not channels_last and not compile and dtype == torch.float32:
+                return unet, None
+        token = (id(unet), _weights_token(unet))
+        if token != self._token:
+            self.clear()
+            self._token = token
+        key = (dtype, channels_last, compile)
+        if key not in self._cache:
+            self._cache[key] = self._prepare(unet, dtype, channels_last, compile)
+        return self._cache[key]
+
+    @staticmethod
+    def _prepare(unet: nn.Module, dtype: torch.dtype, channels_last: bool,
+                 compile: Union[bool, str]):
+        module, autocast = unet, None
+        if dtype != torch.float32:
+            if hasattr(unet, 'convert_to_dtype'):
+                module = cast_trunk_copy(unet, dtype, channels_last)
+            else:
+                autocast = dtype
+        if compile:
+            check_compile_available(next(unet.parameters()).device)
+            mode = compile if isinstance(compile, str) and compile != 'default' else None
+            module = _CheckedCompile(torch.compile(module, mode=mode))
+        return module, autocast
+
+
+class _CheckedCompile:
+    """Calls a compiled module; turns a failed compilation into a CompileError."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as exc:
+            from torch._dynamo.exc import BackendCompilerFailed, TorchRuntimeError
+            if isinstance(exc, (BackendCompilerFailed, TorchRuntimeError)):
+                raise CompileError(f'torch.compile failed: {exc}; sample with '
+                                   'compile=False (without --compile)') from exc
+            raise
