@@ -600,8 +600,7 @@ def first_image(args, setup: Optional[Setup] = None) -> dict:
             argv = [args.config, '--checkpoint', checkpoint, '--num-samples', '1',
                     '--batch-size', '1', '--out', out, '--device', args.device, '--dtype',
                     dtype, '--no-progress']
-            if args.channels_last[-1]:
-                argv.append('--channels-last')
+            argv += ['--channels-last', 'on' if args.channels_last[-1] else 'off']
             code = FIRST_IMAGE.format(tools=osp.join(REPO, 'tools'), argv=argv)
             wall = time.perf_counter()
             proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

@@ -58,11 +58,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--device', default=None, help='cpu | cuda | cuda:N (default: cuda if '
                    'available, else cpu)')
     p.add_argument('--dtype', help='fp32 | bf16 | fp16 (fp16 on CUDA only); bf16/fp16 run '
-                   'the UNet trunk in that dtype, channels_last unless the config says '
-                   'otherwise')
-    p.add_argument('--channels-last', action='store_const', const=True, default=None,
-                   help='NHWC memory format for the UNet in fp32 too (faster on CPUs; '
-                   'images differ by float rounding only)')
+                   'the UNet trunk in that dtype')
+    p.add_argument('--channels-last', choices=('on', 'off'), default=None,
+                   help='NHWC memory format for the UNet (default: on unless the config '
+                   'says otherwise; faster on CPUs and GPUs); off: the plain NCHW path, '
+                   'whose fp32 images are bit-identical to the original code\'s')
     p.add_argument('--compile', nargs='?', const=True, default=None, metavar='MODE',
                    help='torch.compile the UNet (the first batch compiles, minutes on a '
                    'CPU; needs a C++ compiler there); optional mode, e.g. reduce-overhead '
