@@ -97,7 +97,7 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         channels_last: run the UNet in NHWC memory format (faster on CPUs
             and tensor cores). None (default) or True: on; fp32 images then
             differ from the plain NCHW path by float rounding only (~1e-7);
-            False: the plain path, bit for bit.
+            False: the plain NCHW path, the original's layout.
         compile: ``torch.compile`` the sampling UNet (first batch compiles;
             on the CPU a C++ compiler is needed, else a clear error); True or
             a mode, e.g. 'reduce-overhead' (CUDA graphs, for one-step on GPUs).

@@ -4,8 +4,8 @@
 ``sigma`` (N,) to denoised images; ``sigmas`` is a descending schedule ending
 in 0 (:func:`~mmagic_cm.models.denoiser.get_sigmas_karras`); ``generator`` is
 one of :mod:`mmagic_cm.models.noise`. Each returns the final ``x`` (float,
-unclamped). The arithmetic order follows the original code so that float32
-results match it bit for bit on the CPU.
+unclamped). The arithmetic order follows the original code so that, given
+the same denoiser outputs, float32 results match it bit for bit on the CPU.
 
 - ``onestep``, ``multistep``: consistency models (``multistep`` runs
   :func:`sample_consistency`, which the editing tasks also use).
