@@ -14,14 +14,17 @@ consistency_models_cd_digits-onestep-16x16.py --task inpaint \\
 
 Writes, per input image, ``OUT/<name>.png`` (the result) and
 ``OUT/<name>_input.png`` (the input as the task saw it), plus ``OUT/grid.png``
-(input above result). Images are written once all are computed, each through
-a temporary file: an error leaves nothing half-written.
+(inputs above results). Everything is written into a staging folder once all
+is computed and then moved in: an error leaves ``OUT`` as it was.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
+import shutil
 import sys
+import tempfile
 import time
 from typing import List, Optional
 
@@ -52,7 +55,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'per image (integers or ImageNet names); interpolate: start,end')
     p.add_argument('--checkpoint', help="weights (default: the config's model_path)")
     p.add_argument('--ts', help='multistep grid indices (default: the config\'s multistep '
-                   'ts, else 0,10,20,30,39)')
+                   'ts, else 0,10,20,30,39 of 40, spread over --steps if given)')
     p.add_argument('--steps', type=int, help='grid size for --ts (default 40)')
     p.add_argument('--sigma', type=float, help='denoise: noise std of the inputs (images '
                    'in [-1, 1]); stroke: noise level to start from (e.g. 0.5-5)')
@@ -109,7 +112,7 @@ def load_inputs(args, size: int):
 
 def run(args: argparse.Namespace) -> dict:
     import torch
-    from sample import _atomic_write, build_model_from_args, save_grid
+    from sample import build_model_from_args
 
     from mmagic_cm.editing import TASKS, edit
 
@@ -135,17 +138,33 @@ def run(args: argparse.Namespace) -> dict:
     t2 = time.perf_counter()
     if names is None:
         names = [f'interp_{i:02d}' for i in range(len(result.images))]
-    from PIL import Image
-
-    def png(array):
-        return lambda f: Image.fromarray(array).save(f, format='PNG')
-
-    for name, out, obs in zip(names, result.images, result.observed):
-        _atomic_write(osp.join(args.out_dir, f'{name}.png'), png(out))
-        _atomic_write(osp.join(args.out_dir, f'{name}_input.png'), png(obs))
-    save_grid(_grid_rows(result.observed, result.images), osp.join(args.out_dir, 'grid.png'),
-              cols=min(10, len(result.images)))
+    write_outputs(args.out_dir, names, result)
     return dict(result=result, names=names, load_s=t1 - t0, edit_s=t2 - t1)
+
+
+def write_outputs(out_dir: str, names: List[str], result) -> None:
+    """Write every PNG into a staging folder next to ``out_dir``, then move
+    them in (renames): a failure while writing leaves ``out_dir`` untouched.
+    Files of the same names there are replaced; others are left alone."""
+    from PIL import Image
+    from sample import _umask, save_grid
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    stage = tempfile.mkdtemp(dir=parent, prefix='.edit-')
+    try:
+        for name, out, obs in zip(names, result.images, result.observed):
+            Image.fromarray(out).save(osp.join(stage, f'{name}.png'))
+            Image.fromarray(obs).save(osp.join(stage, f'{name}_input.png'))
+        save_grid(_grid_rows(result.observed, result.images), osp.join(stage, 'grid.png'),
+                  cols=min(10, len(result.images)))
+        if not osp.exists(out_dir):
+            os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+            os.replace(stage, out_dir)
+            return
+        for name in sorted(os.listdir(stage)):
+            os.replace(osp.join(stage, name), osp.join(out_dir, name))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _grid_rows(observed: np.ndarray, images: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ map an image to an image in one call, with their own data pipelines; this one
 runs :func:`mmagic_cm.editing.edit` with the config's ``editing`` settings.
 
 ``extra_parameters`` (constructor or ``infer``): ``ts``, ``seed``,
-``sigma``, ``patch_size``, ``fit`` ('none', 'resize', 'center-crop'),
-``invert_mask`` (default from the config: True = white is the hole, as
-MMagic's masks).
+``patch_size``, ``fit`` ('none', 'resize', 'center-crop'), ``invert_mask``
+(default from the config: True = white is the hole, as MMagic's masks),
+``binarize_mask`` (threshold grey masks, e.g. JPEGs, at 128).
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ class ConsistencyEditingInferencer(BaseMMagicInferencer):
 
     func_kwargs = dict(preprocess=['img', 'mask', 'label'], forward=[],
                        visualize=['result_out_dir'], postprocess=[])
-    extra_parameters = dict(ts=None, seed=0, sigma=None, patch_size=None, fit='none',
-                            invert_mask=None)
+    extra_parameters = dict(ts=None, seed=0, patch_size=None, fit='none', invert_mask=None,
+                            binarize_mask=False)
 
     def __init__(self, config, ckpt=None, device=None, extra_parameters=None, seed=2022,
                  **kwargs):
@@ -74,7 +74,8 @@ class ConsistencyEditingInferencer(BaseMMagicInferencer):
             if mask in BUILTIN_MASKS and not osp.exists(mask):
                 pass  # a built-in name
             else:
-                mask = load_mask(mask, size, fit, invert=bool(self._param('invert_mask')))
+                mask = load_mask(mask, size, fit, binarize=bool(self._param('binarize_mask')),
+                                 invert=bool(self._param('invert_mask')))
         elif mask is not None:
             raise ValueError(f'mask given, but this config {self.task}s; drop the mask')
         return dict(images=images, mask=mask, label=label)

@@ -51,7 +51,9 @@ def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
 
 
 def _as_images(images, shape) -> torch.Tensor:
-    """uint8 NHWC array or float NCHW tensor in [-1, 1] -> float NCHW."""
+    """uint8 NHWC (numpy or torch) or float NCHW in [-1, 1] -> float NCHW."""
+    if torch.is_tensor(images) and images.dtype == torch.uint8:
+        images = images.cpu().numpy()
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
         if images.ndim == 3:
             images = images[None]
@@ -80,12 +82,19 @@ def _edit_labels(model, labels: LabelSpec, num: int) -> Optional[torch.Tensor]:
 
 
 def _resolve_ts(model, ts, steps):
+    """Given ts/steps, else a multistep config's, else DEFAULT_TS (of 40 points,
+    spread over ``steps`` points when only ``steps`` is given)."""
     settings = model.sample_settings
+    multistep = settings['sampler'] == 'multistep'
     if steps is None:
-        steps = settings['steps'] if settings['sampler'] == 'multistep' else 40
+        steps = settings['steps'] if multistep else 40
+    steps = int(steps)
     if ts is None:
-        ts = settings['ts'] if settings['sampler'] == 'multistep' else DEFAULT_TS
-    return check_ts(ts, steps), int(steps)
+        if multistep and steps == settings['steps']:
+            ts = settings['ts']
+        elif steps >= 2:
+            ts = sorted({round(t * (steps - 1) / (40 - 1)) for t in DEFAULT_TS})
+    return check_ts(ts, steps), steps
 
 
 @torch.no_grad()
@@ -109,8 +118,9 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
         labels: class(es), needed by class-conditional models; interpolate:
             two labels (start, end) or one.
         ts, steps: multistep grid indices (default: the config's multistep
-            ts, else :data:`DEFAULT_TS` of 40); denoise/stroke use the points
-            below ``sigma``.
+            ts, else :data:`DEFAULT_TS` of 40 points, spread over ``steps``
+            points when only ``steps`` is given); denoise/stroke use the
+            points below ``sigma``.
         sigma: denoise: the inputs' noise std (images in [-1, 1]); stroke:
             the noise level to start from.
         patch_size: superres: side of the kept patch means.
@@ -161,8 +171,9 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     if task == 'superres':
         SuperResolution(patch_size).check_size(images)
 
-    bs = int(settings['batch_size'])
-    gen = get_generator(generator, n, seed)
+    bs = min(int(settings['batch_size']), n)  # no padding beyond the images given
+    # indices of this call's images, whatever torch.distributed says
+    gen = get_generator(generator, n, seed, rank=0, world_size=1)
     outs, observed = [], []
     for start in range(0, n, bs):
         stop = min(start + bs, n)
@@ -211,7 +222,7 @@ def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dty
     if num_points < 2:
         raise ValueError(f'interpolation needs num_points >= 2, got {num_points}')
     device, shape = model.device, model.image_shape
-    gen = get_generator(generator, 2, seed)
+    gen = get_generator(generator, 2, seed, rank=0, world_size=1)
     ends = gen.randn(2, *shape, device=device)
     alphas = torch.linspace(0, 1, num_points)
     kwargs, label_arr = {}, None

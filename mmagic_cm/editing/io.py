@@ -68,7 +68,8 @@ def _fit(img, size: int, fit: str, path: str, what: str, resample):
         w, h = img.size
         left, top = (w - size) // 2, (h - size) // 2
         return img.crop((left, top, left + size, top + size))
-    return img.resize((size, size), resample or Image.BICUBIC)
+    # Image.NEAREST is 0: test for None, not falsiness
+    return img.resize((size, size), Image.BICUBIC if resample is None else resample)
 
 
 def to_rgb(img):
@@ -123,8 +124,9 @@ def load_mask(path: str, size: int, fit: str = 'none', binarize: bool = False,
         keep = arr >= 128
     else:
         raise ValueError(f'mask {path} is not black and white: it has {len(values)} grey '
-                         'levels; save it with only 0 and 255, or pass --binarize-mask '
-                         '(API: binarize=True) to threshold at 128')
+                         'levels; save it with only 0 and 255, or threshold it at 128 with '
+                         '--binarize-mask (API: binarize=True; MMagicInferencer: '
+                         'extra_parameters=dict(binarize_mask=True))')
     if invert:
         keep = ~keep
     return torch.from_numpy(keep.astype(np.float32))

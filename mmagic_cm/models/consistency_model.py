@@ -97,7 +97,9 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         channels_last: run the UNet in NHWC memory format (faster on CPUs
             and tensor cores). None (default) or True: on; fp32 images then
             differ from the plain NCHW path by float rounding only (~1e-7);
-            False: the plain NCHW path, the original's layout.
+            False: the plain NCHW path, the original's layout. In fp32 the
+            sampling UNet itself is converted (no second copy of its
+            weights); ``state_dict()`` still gives contiguous tensors.
         compile: ``torch.compile`` the sampling UNet (first batch compiles;
             on the CPU a C++ compiler is needed, else a clear error); True or
             a mode, e.g. 'reduce-overhead' (CUDA graphs, for one-step on GPUs).
@@ -163,6 +165,7 @@ class ConsistencyModel(TrainableMixin, BaseModel):
         self._inference_unets = InferenceUNets()  # not a module: no state, no .to()
         self.setup_training(train_cfg, unet)
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
+        self._register_state_dict_hook(_contiguous_state)
         self.register_load_state_dict_post_hook(
             lambda module, incompatible_keys: module._apply_deferred())
 
@@ -522,6 +525,14 @@ def _labels_of(data_samples) -> Optional[torch.Tensor]:
     if any(f is None for f in found):
         return None
     return torch.cat([f.label.reshape(-1) for f in found]).long()
+
+
+def _contiguous_state(module, state_dict, prefix, local_metadata) -> None:
+    # channels_last sampling converts the float32 UNet in place (no second
+    # copy of its weights); checkpoints stay in the plain layout
+    for key, value in state_dict.items():
+        if torch.is_tensor(value) and not value.is_contiguous():
+            state_dict[key] = value.contiguous()
 
 
 def _accept_unet_checkpoints(module: ConsistencyModel, state_dict, prefix, *args) -> None:

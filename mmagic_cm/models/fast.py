@@ -26,6 +26,7 @@ the float32 weights change (training, ``load_state_dict``, device moves).
 from __future__ import annotations
 
 import copy
+import os
 from typing import Dict, Tuple, Union
 
 import torch
@@ -47,8 +48,17 @@ def check_compile_available(device) -> None:
     if torch.device(device).type == 'cpu':
         try:
             from torch._inductor import cpp_builder
+        except ImportError:  # older inductor: look for a compiler on PATH
+            import shutil
+            if not any(shutil.which(c) for c in (os.environ.get('CXX', ''), 'g++', 'c++',
+                                                  'clang++') if c):
+                raise CompileError('compile=True on the CPU needs a C++ compiler for '
+                                   'torch.compile (inductor): none found; install g++ (or '
+                                   'set CXX), or sample without --compile') from None
+            return
+        try:
             cpp_builder.get_cpp_compiler()
-        except Exception as exc:  # InvalidCxxCompiler, or an inductor that moved it
+        except Exception as exc:  # InvalidCxxCompiler
             raise CompileError(
                 'compile=True on the CPU needs a working C++ compiler for torch.compile '
                 f'(inductor): {exc}. Install g++ (or set CXX), or sample with '

@@ -54,6 +54,13 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     return emb
 
 
+def _cpu_autocast_enabled() -> bool:
+    try:
+        return torch.is_autocast_enabled('cpu')
+    except TypeError:  # torch < 2.4 takes no device argument
+        return torch.is_autocast_cpu_enabled()
+
+
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype.
 
@@ -64,8 +71,7 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.dtype != torch.float32 and x.device.type == 'cpu'
-                and self.weight.dtype == torch.float32
-                and not torch.is_autocast_enabled('cpu')):
+                and self.weight.dtype == torch.float32 and not _cpu_autocast_enabled()):
             return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         return super().forward(x.float()).type(x.dtype)
 
