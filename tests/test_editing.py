@@ -215,6 +215,8 @@ def test_cli_subprocess_interpolate_with_progress(tmp_path):
     (['--task', 'interpolate', '--input', DIGITS], 'takes no --input'),
     (['--task', 'denoise'], 'needs sigma'),
     (['--task', 'sharpen'], 'unknown --task'),
+    (['--task', 'colorize', '--input', osp.join(DIGITS, 'digit_1.png'),
+      osp.join(DIGITS, 'digit_1.png')], 'two would share a name'),
 ])
 def test_cli_bad_input_writes_nothing(extra, message, tmp_path, capsys):
     out = tmp_path / 'out'

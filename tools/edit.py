@@ -93,9 +93,11 @@ def load_inputs(args, size: int):
     else:
         images = torch.stack([load_image(f, size, args.fit) for f in files])
     names = [osp.splitext(osp.basename(f))[0] for f in files]
-    if len(set(names)) != len(names):
-        raise ValueError('two inputs share a file name; outputs are named after the inputs, '
-                         'so rename one')
+    outputs = names + [f'{n}_input' for n in names] + ['grid']
+    if len(set(outputs)) != len(outputs):
+        raise ValueError('outputs are named after the inputs (NAME.png, NAME_input.png, '
+                         'grid.png) and two would share a name; rename the inputs (two with '
+                         'one name, one called grid, or A and A_input)')
     mask = None
     if args.task == 'inpaint':
         if not args.mask:
