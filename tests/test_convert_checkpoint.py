@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 import mmagic_cm.convert as convert_module
-from mmagic_cm.checkpoint import CheckpointError
+from mmagic_cm.checkpoint import CheckpointError, read_checkpoint
 from mmagic_cm.convert import (
     build_diffusers_unet,
     diffusers_scheduler_config,
@@ -87,8 +87,8 @@ def test_outputs_agree(arch):
 
 def test_digits_config_outputs_agree():
     cfg = base_unet_cfg('cm_digits16.py')  # 10 classes, 2 res blocks, dropout
-    state = torch.load(osp.join(ROOT, 'mmagic_cm', 'weights', 'digits', 'cd_digits16_ema.pt'),
-                       weights_only=True)
+    state = read_checkpoint(osp.join(ROOT, 'mmagic_cm', 'weights', 'digits',
+                                     'cd_digits16_ema.pt'))
     ours = convert_tool.our_unet(cfg, state)
     diff, scale = output_difference(ours, build_diffusers_unet(state, cfg), cfg)
     assert scale > 0.05 and diff <= 1e-5

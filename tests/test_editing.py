@@ -13,9 +13,10 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmagic_cm.editing import Colorize, SuperResolution, algorithms, edit, psnr
+from mmagic_cm.editing import Colorize, SuperResolution, algorithms, edit
 from mmagic_cm.editing.io import load_image, load_mask
 from mmagic_cm.editing.masks import BUILTIN_MASKS, builtin_mask
+from mmagic_cm.evaluation import psnr
 from mmagic_cm.models import get_generator
 from mmagic_cm.registry import MODELS
 

@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import copy
 import json
-import math
 import os
 import os.path as osp
 import platform
@@ -203,10 +202,10 @@ def unet_flops(unet_cfg: dict, batch: int = 1) -> int:
     return counter.get_total_flops()
 
 
-def psnr(a, b) -> float:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
-    mse = float(((a.float() - b.float())**2).mean())
-    return float('inf') if mse == 0 else 10 * math.log10(4.0 / mse)
+def batch_psnr(a, b) -> float:
+    """One PSNR (dB) over two batches of images in [-1, 1]."""
+    from mmagic_cm.evaluation import psnr
+    return float(psnr(a.reshape(1, -1), b.reshape(1, -1)))
 
 
 # ------------------------------------------------------------ implementations
@@ -512,7 +511,7 @@ def summarize(args, setup: Setup, rows: List[dict], flops_per_image: int,
             key = row['batch']
             if key not in fp32_images:
                 fp32_images[key] = row['output']
-            rec['psnr_db'] = psnr(row['output'].cpu(), fp32_images[key].cpu())
+            rec['psnr_db'] = batch_psnr(row['output'].cpu(), fp32_images[key].cpu())
         out.append(rec)
     for rec in out:
         same = [r for r in out if r['batch'] == rec['batch']]

@@ -121,11 +121,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.task not in TASKS:
         raise ValueError(f'unknown --task {args.task!r}; choose one of {", ".join(TASKS)}')
     t0 = time.perf_counter()
-    args.sampler = args.generator = args.num_samples = None
-    saved_ts, saved_steps = args.ts, args.steps
-    args.ts = args.steps = None  # editing's ts are not the config's sampler settings
-    model, _ = build_model_from_args(args)
-    args.ts, args.steps = saved_ts, saved_steps
+    # editing's ts/steps are not the config's sampler settings
+    model, _ = build_model_from_args(argparse.Namespace(
+        **{**vars(args), 'sampler': None, 'generator': None, 'ts': None, 'steps': None}))
     images, names, mask = load_inputs(args, model.image_shape[-1])
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():

@@ -72,9 +72,10 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, train_mean: np.ndarr
     import torch
     import torch.nn.functional as F
 
-    from mmagic_cm.editing import Colorize, edit, psnr
+    from mmagic_cm.editing import Colorize, edit
     from mmagic_cm.editing.algorithms import denoising_sigmas
     from mmagic_cm.editing.masks import builtin_mask
+    from mmagic_cm.evaluation import psnr
     from mmagic_cm.evaluation.digits import load_classifier, to_model_input
 
     classifier = load_classifier()

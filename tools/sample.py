@@ -61,7 +61,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'the UNet trunk in that dtype')
     p.add_argument('--channels-last', choices=('on', 'off'), default=None,
                    help='NHWC memory format for the UNet (default: on unless the config '
-                   'says otherwise; faster on CPUs and GPUs); off: the plain NCHW path, the '
+                   'says otherwise; measured faster on CPUs); off: the plain NCHW path, the '
                    'original\'s layout')
     p.add_argument('--compile', nargs='?', const=True, default=None, metavar='MODE',
                    help='torch.compile the UNet (the first batch compiles, minutes on a '

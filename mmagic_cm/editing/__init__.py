@@ -14,7 +14,6 @@ from .algorithms import (
                          edit_with_operator,
                          inpaint,
                          interpolate,
-                         psnr,
                          slerp,
                          stroke,
                          superres,
@@ -25,5 +24,5 @@ from .operators import Colorize, Inpaint, SuperResolution
 __all__ = [
     'DEFAULT_TS', 'TASKS', 'EditResult', 'edit', 'Colorize', 'Inpaint', 'SuperResolution',
     'class_weights', 'colorize', 'denoise', 'edit_with_operator', 'inpaint', 'interpolate',
-    'psnr', 'slerp', 'stroke', 'superres'
+    'slerp', 'stroke', 'superres'
 ]

@@ -163,17 +163,5 @@ def class_weights(label_a: int, label_b: int, alphas: torch.Tensor, num_classes:
     return weights
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-image PSNR in dB between images in [-1, 1] (peak-to-peak 2), over
-    ``mask`` (broadcastable, 1 = counted) if given. Returns (N,)."""
-    err = (a.float() - b.float())**2
-    if mask is None:
-        mse = err.flatten(1).mean(1)
-    else:
-        m = torch.broadcast_to(mask.to(err), err.shape)
-        mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
-
-
 __all__ = ['edit_with_operator', 'inpaint', 'colorize', 'superres', 'denoise', 'stroke',
-           'interpolate', 'slerp', 'class_weights', 'denoising_sigmas', 'psnr']
+           'interpolate', 'slerp', 'class_weights', 'denoising_sigmas']

@@ -187,34 +187,33 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
         batch = padded(images).to(device)
         kwargs = {} if y is None else {'y': padded(y).to(device)}
         denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
-        was_training = model.unet.training
-        model.unet.eval()
-        try:
-            if task in ('inpaint', 'colorize', 'superres'):
-                x = gen.randn(bs, *shape, device=device) * den.sigma_max
-                extra = {}
-                if task == 'inpaint':
-                    extra['mask'] = (padded(mask) if mask.shape[0] == n else mask).to(device)
-                if task == 'superres':
-                    extra['patch_size'] = patch_size
-                out, obs = getattr(algorithms, task)(denoiser, batch, x=x, ts=ts,
-                                                     generator=gen, progress=progress,
-                                                     **extra, **grid)
-            elif task == 'denoise':
-                noisy = batch
-                if add_noise:
-                    noisy = batch + gen.randn(bs, *shape, device=device) * float(sigma)
-                out, obs = algorithms.denoise(denoiser, noisy, sigma, gen, ts=ts,
-                                              progress=progress, **grid)
-            else:
-                out, obs = algorithms.stroke(denoiser, batch, sigma, gen, ts=ts,
-                                             progress=progress, **grid)
-        finally:
-            model.unet.train(was_training)
+        extra = dict(ts=ts, progress=progress, **grid)
+        if task == 'inpaint':
+            extra['mask'] = (padded(mask) if mask.shape[0] == n else mask).to(device)
+        elif task == 'superres':
+            extra['patch_size'] = patch_size
+        elif task in ('denoise', 'stroke'):
+            extra['sigma'] = sigma
+        with model.unet_in_eval_mode():
+            out, obs = _edit_batch(task, denoiser, batch, gen, den.sigma_max, add_noise, extra)
         outs.append(to_uint8_nhwc(out[:stop - start]).cpu().numpy())
         observed.append(to_uint8_nhwc(obs[:stop - start]).cpu().numpy())
     return EditResult(np.concatenate(outs), np.concatenate(observed),
                       None if y is None else y.numpy())
+
+
+def _edit_batch(task: str, denoiser, batch: torch.Tensor, gen, sigma_max: float,
+                add_noise: bool, extra: dict):
+    """One batch of an image task: ``(edited, observed)``."""
+    if task in ('inpaint', 'colorize', 'superres'):
+        x = gen.randn(*batch.shape, device=batch.device) * sigma_max
+        return getattr(algorithms, task)(denoiser, batch, x=x, generator=gen, **extra)
+    sigma = float(extra.pop('sigma'))
+    if task == 'stroke':
+        return algorithms.stroke(denoiser, batch, sigma, gen, **extra)
+    if add_noise:
+        batch = batch + gen.randn(*batch.shape, device=batch.device) * sigma
+    return algorithms.denoise(denoiser, batch, sigma, gen, **extra)
 
 
 def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dtype, progress
@@ -237,14 +236,10 @@ def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dty
     elif labels is not None:
         raise ValueError('labels given, but this model is unconditional; drop them')
     denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
-    was_training = model.unet.training
-    model.unet.eval()
-    try:
+    with model.unet_in_eval_mode():
         out, noises = algorithms.interpolate(
             denoiser, ends[:1], ends[1:], alphas.to(device), gen, ts=ts, progress=progress,
             **grid)
-    finally:
-        model.unet.train(was_training)
     # the noises, scaled into [-1, 1] for display
     shown = (noises / 3).clamp(-1, 1)
     return EditResult(to_uint8_nhwc(out).cpu().numpy(), to_uint8_nhwc(shown).cpu().numpy(),

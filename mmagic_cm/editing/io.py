@@ -134,8 +134,7 @@ def load_mask(path: str, size: int, fit: str = 'none', binarize: bool = False,
 
 def check_mask(mask: torch.Tensor, size: int, name: str = 'mask') -> torch.Tensor:
     """Validate a mask tensor/array: (S, S) or (N, S, S) or (N, 1|3, S, S), 0/1."""
-    mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
-    mask = mask.float()
+    mask = torch.as_tensor(mask).float()
     if mask.shape[-2:] != (size, size) or mask.ndim not in (2, 3, 4):
         raise ValueError(f'{name} has shape {tuple(mask.shape)}; expected ({size}, {size}), '
                          f'(N, {size}, {size}) or (N, 1, {size}, {size})')

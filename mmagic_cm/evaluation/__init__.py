@@ -1,4 +1,5 @@
 """Evaluation: MMagic metric preflight (``resources``) and the digits metrics."""
+from .quality import psnr
 from .resources import (
                         TERO_INCEPTION_URL,
                         EvaluationSetupError,
@@ -6,5 +7,5 @@ from .resources import (
                         required_files,
 )
 
-__all__ = ['EvaluationSetupError', 'TERO_INCEPTION_URL', 'check_eval_resources',
+__all__ = ['psnr', 'EvaluationSetupError', 'TERO_INCEPTION_URL', 'check_eval_resources',
            'required_files']
