@@ -41,6 +41,8 @@ def parse_args(argv: Optional[List[str]] = None):
     p.add_argument('--extra-parameters', nargs='+', action=DictAction,
                    help='inferencer extras, e.g. num_batches=8')
     p.add_argument('--seed', type=int, default=2022, help='random seed of the inferencer')
+    p.add_argument('--verbose', action='store_true',
+                   help='also show the third-party warnings MMagic prints on import')
     p.add_argument('--print-supported-models', action='store_true',
                    help='print all supported models')
     p.add_argument('--print-supported-tasks', action='store_true',
@@ -64,11 +66,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.config.utils import ConfigParsingError
 
     # first: lets mmagic import on mmcv-lite, adds consistency_models
-    import mmagic_cm  # noqa: F401
-    from mmagic_cm.checkpoint import CheckpointError
-
-    # isort: split
+    from mmagic_cm.quiet import import_mmagic
+    import_mmagic(args.verbose, apis=True)
     from mmagic.apis import MMagicInferencer
+
+    from mmagic_cm.checkpoint import CheckpointError
 
     if args.print_supported_models:
         print('all supported models:')

@@ -3,8 +3,10 @@
 A released checkpoint (``cd_imagenet64_lpips.pt``, ...) is a bare UNet state
 dict. Checkpoints saved by mmengine hold ``{'state_dict': {'unet.…': …}}``.
 Both load strictly into :class:`~mmagic_cm.models.ConsistencyModel`.
-Failures raise :class:`CheckpointError` with one plain sentence and leave the
-model untouched: no network, a corrupt file, or another architecture.
+Failures raise :class:`CheckpointError` with one plain sentence: no
+network, a corrupt file, no UNet inside. This module is a leaf of the
+package (it imports nothing of ``mmagic_cm``); matching a file to a model's
+architecture is :mod:`mmagic_cm.models.weights`.
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ import pickle
 import urllib.error
 import zipfile
 from collections import OrderedDict
-from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -28,6 +29,12 @@ UNET_PREFIXES = ('unet.', 'module.unet.', 'model.')
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be fetched, read or matched to the model."""
+
+
+def ema_key(rate: float) -> str:
+    """Key of the EMA copy at ``rate`` in a training checkpoint: its weights
+    are ``ema_unets.<key>.module.*`` (a ModuleDict key: no dots allowed)."""
+    return 'ema_' + repr(float(rate)).replace('.', 'p')
 
 
 def is_url(path: str) -> bool:
@@ -131,7 +138,6 @@ def extract_unet_state_dict(checkpoint: Mapping, ema: Optional[float] = None
         raise CheckpointError('checkpoint holds no state dict '
                               f'(found {type(checkpoint).__name__})')
     if ema is not None:
-        from .training.trainable import ema_key
         rates = sorted({k.split('ema_unets.', 1)[1].split('.', 1)[0]
                         for k in state if 'ema_unets.' in k})
         wanted = ema_key(ema)
@@ -175,56 +181,6 @@ def describe_mismatch(expected: Mapping[str, tuple], found: Mapping[str, tuple],
     if len(shapes) > limit:
         parts.append(f'{len(shapes) - limit} more shape mismatches')
     return '; '.join(parts)
-
-
-def configs_fitting(found: Mapping[str, tuple], config_root: Optional[str] = None
-                    ) -> List[str]:
-    """Configs under ``configs/`` whose UNet has exactly these keys/shapes."""
-    from mmengine.config import Config
-
-    from .models.consistency_model import build_unet
-    root = Path(config_root) if config_root else default_config_root()
-    if root is None or not root.is_dir():
-        return []
-    signatures: Dict[str, Dict[str, tuple]] = {}
-    fits = []
-    for path in sorted(root.rglob('*.py')):
-        if '_base_' in path.parts:
-            continue
-        try:
-            unet_cfg = Config.fromfile(str(path)).model.unet
-        except Exception:  # a config of another kind: not a candidate
-            continue
-        key = repr(sorted(unet_cfg.items()))
-        if key not in signatures:
-            with torch.device('meta'):
-                signatures[key] = shape_signature(build_unet(unet_cfg).state_dict().items())
-        if signatures[key] == dict(found):
-            fits.append(str(path.relative_to(root.parent)))
-    return fits
-
-
-def default_config_root() -> Optional[Path]:
-    root = Path(__file__).resolve().parent.parent / 'configs'
-    return root if root.is_dir() else None
-
-
-def check_unet_state_dict(unet: torch.nn.Module, state: Mapping[str, torch.Tensor],
-                          source: str, config_root: Optional[str] = None) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` fits ``unet`` exactly.
-
-    The message names the configs (under ``config_root``, default the
-    repository's ``configs/``) that the file does fit.
-    """
-    expected = shape_signature(unet.state_dict().items())
-    found = shape_signature(state.items())
-    if expected == found:
-        return
-    fits = configs_fitting(found, config_root)
-    fit_text = (f'It fits {", ".join(fits)}.' if fits else
-                'It fits none of the configs under configs/.')
-    raise CheckpointError(f'{source} does not fit this model\'s UNet: '
-                          f'{describe_mismatch(expected, found)}. {fit_text}')
 
 
 def load_unet_state_dict(path_or_url: str, local_hint: str = '--checkpoint PATH',

@@ -30,7 +30,7 @@ so :func:`save_diffusers_folder` refuses it. Numerically, the two UNets agree
 to float32 rounding: attention scales by ``1/sqrt(head_dim)`` on both sides,
 diffusers runs GroupNorm in the model dtype where ADM upcasts to float32
 (matters only in half precision), and the pipeline's time input
-``1000 * 0.25 * ln(sigma)`` equals :meth:`KarrasDenoiser.time_input`.
+``1000 * 0.25 * ln(sigma)`` equals :meth:`KarrasPrecond.time_input`.
 """
 from __future__ import annotations
 
@@ -524,8 +524,8 @@ def diffusers_scheduler_config(denoiser_cfg: Union[Mapping, object, None] = None
     """
     get = (denoiser_cfg.get if isinstance(denoiser_cfg, Mapping) else
            (lambda k, d=None: getattr(denoiser_cfg, k, d)))
-    if get('distillation', None) is False:
-        raise ValueError('an EDM denoiser (distillation=False, training_mode="edm"): '
+    if get('boundary_condition', get('distillation', None)) is False:
+        raise ValueError('an EDM denoiser (boundary_condition=False, training_mode="edm"): '
                          'CMStochasticIterativeScheduler only applies consistency-model '
                          'scalings; only consistency models convert to its pipeline')
     return dict(num_train_timesteps=int(num_train_timesteps),
@@ -664,32 +664,51 @@ def load_diffusers_unet(folder: str, dtype: torch.dtype = torch.float32):
 
 def check_inputs(unet_cfg: UnetCfg, sigmas=(80.0, 0.5), seed: int = 0
                  ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """Seeded UNet inputs as the denoiser makes them, one sample per sigma.
+    """Seeded noisy images, one per noise level, for comparing two UNets.
 
     Returns:
-        ``(x, t, labels)``: x (N, C, H, W) = ``c_in * sigma * noise``,
-        t (N,) = ``250 * ln(sigma)``, labels (N,) long or None; N = len(sigmas).
+        ``(x, sigma, labels)``: x (N, C, H, W) = ``sigma * noise``, sigma
+        (N,), labels (N,) long or None; N = len(sigmas).
     """
     cfg = _clean_cfg(unet_cfg)
     size, channels = int(cfg.get('image_size', 64)), int(cfg.get('in_channels', 3))
     gen = torch.Generator().manual_seed(seed)
     sigma = torch.tensor([float(s) for s in sigmas])
     noise = torch.randn(len(sigma), channels, size, size, generator=gen)
-    x = noise * (sigma / (sigma**2 + 0.25)**0.5)[:, None, None, None]
-    t = 1000 * 0.25 * torch.log(sigma)
+    x = noise * sigma[:, None, None, None]
     labels = None
     if cfg.get('num_classes') is not None:
         labels = torch.randint(0, int(cfg['num_classes']), (len(sigma), ), generator=gen)
-    return x, t, labels
+    return x, sigma, labels
+
+
+class DiffusersNet:
+    """A diffusers ``UNet2DModel`` called as our networks are: ``F(x, t, y=None)``."""
+
+    def __init__(self, unet):
+        self.unet = unet
+
+    def __call__(self, x, t, y=None):
+        return self.unet(x, t, class_labels=y).sample
 
 
 @torch.no_grad()
 def output_difference(our_unet, diffusers_unet, unet_cfg: UnetCfg, sigmas=(80.0, 0.5),
-                      seed: int = 0, device='cpu') -> Tuple[float, float]:
-    """Run both UNets on :func:`check_inputs`; ``(max |ours - theirs|, max |ours|)``."""
-    x, t, labels = check_inputs(unet_cfg, sigmas, seed)
-    x, t = x.to(device), t.to(device)
-    labels = None if labels is None else labels.to(device)
-    ours = our_unet(x, t) if labels is None else our_unet(x, t, labels)
-    theirs = diffusers_unet(x, t, class_labels=labels).sample
+                      seed: int = 0, device='cpu', precond=None) -> Tuple[float, float]:
+    """Both networks on the inputs D(x, σ) gives them for :func:`check_inputs`
+    (``c_in(σ) x`` and the time input, from ``precond``; default the
+    consistency models' scalings): ``(max |F_ours - F_theirs|, max |F_ours|)``.
+
+    The raw network outputs are compared (not D's), so that UNets with
+    ``learn_sigma`` (6 output channels) are checked too.
+    """
+    from .models.precond import KarrasPrecond, append_dims
+    precond = precond or KarrasPrecond(boundary_condition=True)
+    x, sigma, labels = check_inputs(unet_cfg, sigmas, seed)
+    x, sigma = x.to(device), sigma.to(device)
+    x_in = append_dims(precond.scalings(sigma)[2], x.ndim) * x
+    t = precond.time_input(sigma)
+    cond = {} if labels is None else {'y': labels.to(device)}
+    ours = our_unet(x_in, t, **cond)
+    theirs = DiffusersNet(diffusers_unet)(x_in, t, **cond)
     return (ours.float() - theirs.float()).abs().max().item(), ours.abs().max().item()

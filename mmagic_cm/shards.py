@@ -23,11 +23,12 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
 from datetime import timedelta
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .fileio import atomic_write, file_sha256  # noqa: F401  (file_sha256 re-exported)
 
 SHARD_FORMAT = 1
 DEFAULT_SHARD_SAMPLES = 1000
@@ -118,31 +119,6 @@ class Group:
 
 
 # ------------------------------------------------------------------ files
-def atomic_write(path: str, write: Callable) -> None:
-    """Write through a temporary file in the same folder, then rename."""
-    folder = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def file_sha256(path: str, chunk: int = 1 << 24) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=repr, separators=(',', ':'))
 

@@ -1,4 +1,4 @@
-"""Deterministic random weights, shared by the tests and the fixture maker.
+"""Test support: deterministic random weights, the parity fixtures, running tools.
 
 Parity fixtures are made by running the original consistency-models code on
 weights that both sides can regenerate from a seed and the list of parameter
@@ -6,8 +6,11 @@ names and shapes, so no weight file needs to be committed.
 """
 from __future__ import annotations
 
+import json
 import math
+import os.path as osp
 from collections import OrderedDict
+from functools import cache
 from typing import Iterable, Mapping, Sequence, Tuple
 
 import torch
@@ -46,3 +49,80 @@ def seeded_state_dict(
             value *= 0.1
         out[name] = value
     return out
+
+
+# ------------------------------------------------------------------ test helpers
+# The parity fixtures (made by running the original code,
+# tools/reference/make_fixtures.py) live in the repository's tests/fixtures.
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REF = osp.join(ROOT, 'tests', 'fixtures', 'reference')
+TINY_CONFIGS = osp.join(ROOT, 'tests', 'configs')
+
+
+@cache
+def load_ref(name: str):
+    """``(arrays, meta)`` of a reference .npz fixture."""
+    import numpy as np
+    with np.load(osp.join(REF, name)) as data:
+        arrays = {k: data[k] for k in data.files if k != 'meta'}
+        meta = json.loads(str(data['meta']))
+    return arrays, meta
+
+
+@cache
+def arch_keys():
+    """Architectures of the fixtures: flags and state-dict shapes."""
+    with open(osp.join(REF, 'arch_keys.json')) as f:
+        return json.load(f)
+
+
+def reference_weights(arch: str, seed: int):
+    """The seeded weights the fixtures used, in the original's key order."""
+    return seeded_state_dict([(k, s) for k, s in arch_keys()[arch]['state_dict']], seed)
+
+
+def reference_unet(arch: str, seed: int):
+    """Our UNet for a fixture architecture, holding the fixture's weights."""
+    from .models.unet import ConsistencyUNetModel, unet_config_from_flags
+    cfg = unet_config_from_flags(arch_keys()[arch]['kwargs'])
+    cfg.pop('type')
+    with torch.device('meta'):
+        unet = ConsistencyUNetModel(**cfg)
+    unet.load_state_dict(reference_weights(arch, seed), strict=True, assign=True)
+    return unet.eval()
+
+
+def reference_model(arch: str, seed: int, distillation: bool, **settings):
+    """A ConsistencyModel around :func:`reference_unet` (CD/CT scalings, or a teacher's)."""
+    from .models import ConsistencyModel, KarrasPrecond
+    precond = KarrasPrecond(sigma_min=0.002, sigma_max=80.0, boundary_condition=distillation)
+    return ConsistencyModel(reference_unet(arch, seed), precond,
+                            training_mode='consistency' if distillation else 'edm',
+                            **settings).eval()
+
+
+def assert_images_close(ours, ref, max_fraction: float = 1e-3) -> None:
+    """The parity criterion for uint8 images: off by at most 1 level, on <= 0.1% of values."""
+    import numpy as np
+    assert ours.shape == ref.shape and ours.dtype == ref.dtype == np.uint8
+    diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
+    assert diff.max() <= 1, f'max difference {diff.max()} levels'
+    assert (diff > 0).mean() <= max_fraction, f'{(diff > 0).mean():.4%} of values differ'
+
+
+def run_tool(name: str, argv: Sequence[str]) -> int:
+    """Run ``tools/<name>.py`` (or ``demo/<name>.py``) in this process, as its
+    command line would with ``argv``; returns its exit status.
+
+    The script is executed from its file (``runpy``), not imported: nothing
+    is added to ``sys.path``.
+    """
+    import runpy
+    for folder in ('tools', 'demo'):
+        path = osp.join(ROOT, folder, f'{name}.py')
+        if osp.isfile(path):
+            break
+    else:
+        raise FileNotFoundError(f'no tools/{name}.py or demo/{name}.py')
+    namespace = runpy.run_path(path, run_name=f'mmagic_cm_tool_{name}')
+    return namespace['main'](list(argv))

@@ -7,8 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmagic_cm.registry import MODELS
-
-from conftest import ROOT
+from mmagic_cm.testing import ROOT
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)

@@ -190,7 +190,7 @@ def unet_flops(unet_cfg: dict, batch: int = 1) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from mmagic_cm.models.consistency_model import build_unet
+    from mmagic_cm.models.weights import build_unet
     with torch.device('meta'):
         unet = build_unet(unet_cfg)
         size = unet.image_size
@@ -218,8 +218,8 @@ class Setup:
 
         import mmagic_cm  # noqa: F401
         from mmagic_cm.checkpoint import load_unet_state_dict
-        from mmagic_cm.models.consistency_model import build_unet
-        from mmagic_cm.models.samplers import check_ts
+        from mmagic_cm.models.sigmas import check_ts
+        from mmagic_cm.models.weights import build_unet
         from mmagic_cm.testing import seeded_state_dict
 
         cfg = Config.fromfile(args.config)
@@ -244,7 +244,8 @@ class Setup:
             self.weights = 'seeded random (seed 0)'
         self.num_classes = meta.num_classes
         self.shape = (meta.in_channels, meta.image_size, meta.image_size)
-        den = dict(self.model_cfg.get('denoiser') or {})
+        den = dict(self.model_cfg.get('precond') or self.model_cfg.get('denoiser') or {})
+        den.pop('type', None)
         self.sigma_min = den.get('sigma_min', 0.002)
         self.sigma_max = den.get('sigma_max', 80.0)
         self.denoiser_cfg = den
@@ -269,7 +270,7 @@ class Ours:
     def __init__(self, setup: Setup):
         import torch
 
-        from mmagic_cm.models.consistency_model import build_unet
+        from mmagic_cm.models.weights import build_unet
         from mmagic_cm.registry import MODELS
         self.setup = setup
         with torch.device('meta'):
@@ -311,7 +312,7 @@ class Diffusers:
         self.setup = setup
         unet = build_diffusers_unet(setup.state_dict, setup.unet_cfg, torch.float32)
         sched = CMStochasticIterativeScheduler(**diffusers_scheduler_config(
-            dict(setup.denoiser_cfg, distillation=True), num_train_timesteps=setup.steps))
+            dict(setup.denoiser_cfg, boundary_condition=True), num_train_timesteps=setup.steps))
         self.pipe = ConsistencyModelPipeline(unet=unet.to(setup.device), scheduler=sched)
         self.pipe.set_progress_bar_config(disable=True)
         self._cast = {}
@@ -319,7 +320,7 @@ class Diffusers:
     def runner(self, batch: int, dtype: str, channels_last: bool, compile: bool):
         import torch
 
-        from mmagic_cm.models.consistency_model import DTYPES
+        from mmagic_cm.models.settings import DTYPES
         noise, labels = self.setup.inputs(batch)
         torch_dtype = DTYPES[dtype]
         pipe, ctx = self.pipe, contextlib.nullcontext
@@ -361,10 +362,8 @@ class Original:
         if not cm_repo or not osp.isdir(osp.join(cm_repo, 'cm')):
             raise ValueError('--compare original needs --cm-repo (or $CM_REPO): a checkout '
                              f'of openai/consistency_models; got {cm_repo!r}')
-        sys.path.insert(0, osp.join(REPO, 'tools', 'reference'))
-        from make_fixtures import Reference
-
         from mmagic_cm.models.unet import ConsistencyUNetModel
+        from mmagic_cm.reference import Reference
         self.setup = setup
         self.ref = Reference(cm_repo, attention='sdpa')
         u = setup.unet_cfg
@@ -569,11 +568,9 @@ import sys, time, json
 t0 = time.perf_counter()
 import torch, mmengine, mmagic  # noqa
 import mmagic_cm  # noqa
+from mmagic_cm.apis.sampling import SamplingJob, sample_to_file
 t1 = time.perf_counter()
-sys.path.insert(0, {tools!r})
-import sample
-args = sample.parse_args({argv!r})
-r = sample.run(args)
+r = sample_to_file(SamplingJob(**json.loads({job!r})))
 t2 = time.perf_counter()
 import resource
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -596,11 +593,10 @@ def first_image(args, setup: Optional[Setup] = None) -> dict:
         out = osp.join(folder, 'one.npz')
         results = {}
         for dtype in args.dtypes:
-            argv = [args.config, '--checkpoint', checkpoint, '--num-samples', '1',
-                    '--batch-size', '1', '--out', out, '--device', args.device, '--dtype',
-                    dtype, '--no-progress']
-            argv += ['--channels-last', 'on' if args.channels_last[-1] else 'off']
-            code = FIRST_IMAGE.format(tools=osp.join(REPO, 'tools'), argv=argv)
+            job = dict(config=args.config, checkpoint=checkpoint, num_samples=1,
+                       batch_size=1, out=out, device=args.device, dtype=dtype, progress=False,
+                       channels_last=bool(args.channels_last[-1]))
+            code = FIRST_IMAGE.format(job=json.dumps(job))
             wall = time.perf_counter()
             proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                                   cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO + os.pathsep
@@ -630,10 +626,9 @@ def first_image_markdown(res: dict) -> str:
 # ----------------------------------------------------------------------- main
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    sys.path.insert(0, REPO)
     import torch
 
-    from mmagic_cm.models.consistency_model import resolve_dtype
+    from mmagic_cm.models.settings import resolve_dtype
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
@@ -670,7 +665,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         impls['original'] = Original(setup, args.cm_repo)
     flops = unet_flops(setup.unet_cfg)
     peaks = {}
-    from mmagic_cm.models.consistency_model import DTYPES
+    from mmagic_cm.models.settings import DTYPES
     if args.matmul_size:
         peaks = {d: matmul_gflops(DTYPES[d], setup.device, args.matmul_size)
                  for d in args.dtypes}

@@ -20,17 +20,10 @@ is computed and then moved in: an error leaves ``OUT`` as it was.
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 import time
 from typing import List, Optional
-
-import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 TASK_HELP = ('inpaint (needs --mask) | colorize | superres | denoise (needs --sigma) | '
              'interpolate (no --input) | stroke (needs --sigma)')
@@ -70,6 +63,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--dtype', help='fp32 | bf16 | fp16 (fp16 on CUDA only)')
     p.add_argument('--out-dir', required=True, help='output folder')
     p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--verbose', action='store_true',
+                   help='also show the third-party warnings MMagic prints on import')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     return p.parse_args(argv)
 
@@ -113,21 +108,18 @@ def load_inputs(args, size: int):
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch
-    from sample import build_model_from_args
-
+    from mmagic_cm.apis.build import build_from_config, default_device
     from mmagic_cm.editing import TASKS, edit
+    from mmagic_cm.editing.io import write_edit_results
 
     if args.task not in TASKS:
         raise ValueError(f'unknown --task {args.task!r}; choose one of {", ".join(TASKS)}')
     t0 = time.perf_counter()
     # editing's ts/steps are not the config's sampler settings
-    model, _ = build_model_from_args(argparse.Namespace(
-        **{**vars(args), 'sampler': None, 'generator': None, 'ts': None, 'steps': None}))
+    model, _ = build_from_config(args.config, args.checkpoint, args.cfg_options,
+                                 batch_size=args.batch_size, dtype=args.dtype)
     images, names, mask = load_inputs(args, model.image_shape[-1])
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
+    device = default_device(args.device)
     model.materialize()
     model.to(device).eval()
     t1 = time.perf_counter()
@@ -138,51 +130,14 @@ def run(args: argparse.Namespace) -> dict:
     t2 = time.perf_counter()
     if names is None:
         names = [f'interp_{i:02d}' for i in range(len(result.images))]
-    write_outputs(args.out_dir, names, result)
+    write_edit_results(args.out_dir, names, result)
     return dict(result=result, names=names, load_s=t1 - t0, edit_s=t2 - t1)
-
-
-def write_outputs(out_dir: str, names: List[str], result) -> None:
-    """Write every PNG into a staging folder next to ``out_dir``, then move
-    them in (renames): a failure while writing leaves ``out_dir`` untouched.
-    Files of the same names there are replaced; others are left alone."""
-    from PIL import Image
-    from sample import _umask, save_grid
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(dir=parent, prefix='.edit-')
-    try:
-        for name, out, obs in zip(names, result.images, result.observed):
-            Image.fromarray(out).save(osp.join(stage, f'{name}.png'))
-            Image.fromarray(obs).save(osp.join(stage, f'{name}_input.png'))
-        save_grid(_grid_rows(result.observed, result.images), osp.join(stage, 'grid.png'),
-                  cols=min(10, len(result.images)))
-        if not osp.exists(out_dir):
-            os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
-            os.replace(stage, out_dir)
-            return
-        for name in sorted(os.listdir(stage)):
-            os.replace(osp.join(stage, name), osp.join(out_dir, name))
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _grid_rows(observed: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Rows of at most 10 inputs, each above a row of their results."""
-    cols = min(10, len(images))
-    rows = []
-    for start in range(0, len(images), cols):
-        obs, out = observed[start:start + cols], images[start:start + cols]
-        pad = cols - len(out)
-        if pad:
-            blank = np.zeros((pad, *out.shape[1:]), dtype=out.dtype)
-            obs, out = np.concatenate([obs, blank]), np.concatenate([out, blank])
-        rows += [obs, out]
-    return np.concatenate(rows)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmagic_cm.quiet import import_mmagic
+    import_mmagic(args.verbose)
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.checkpoint import CheckpointError

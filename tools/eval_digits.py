@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os.path as osp
 import sys
 import time
 from typing import List, Optional
@@ -59,17 +58,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.config:
             print('error: give a digits CONFIG (or --real / --train-classifier)', file=sys.stderr)
             return 2
-        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-        from mmengine.config import Config
-        from sample import save_grid
-
+        from mmagic_cm.apis import init_model
         from mmagic_cm.checkpoint import CheckpointError
-        from mmagic_cm.registry import MODELS
+        from mmagic_cm.images import save_grid
         try:
-            cfg = Config.fromfile(args.config)
-            if args.checkpoint:
-                cfg.model.model_path = args.checkpoint
-            model = MODELS.build(cfg.model)
+            model = init_model(args.config, args.checkpoint, device='cpu')
             labels = np.arange(args.num_samples) % 10
             overrides = {k: v for k, v in dict(sampler=args.sampler, ts=args.ts,
                                                steps=args.steps, seed=args.seed).items()

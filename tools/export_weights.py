@@ -11,10 +11,8 @@ halves the file; loading casts back to float32.
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 from typing import List, Optional
 
 
@@ -28,6 +26,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from mmagic_cm.checkpoint import CheckpointError, extract_unet_state_dict, read_checkpoint
+    from mmagic_cm.fileio import atomic_write
     try:
         state = extract_unet_state_dict(read_checkpoint(args.checkpoint), ema=args.ema)
     except CheckpointError as exc:
@@ -36,19 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     state = {k: v.contiguous().clone() for k, v in state.items()}
-    folder = osp.dirname(osp.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, args.out)
-    finally:
-        if osp.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(args.out, lambda f: torch.save(state, f))
     size = osp.getsize(args.out) / 2**20
     print(f'wrote {len(state)} tensors ({size:.1f} MiB) to {args.out}')
     return 0

@@ -31,6 +31,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='override config entries, e.g. test_evaluator.metrics.0.fake_nums=5000')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    p.add_argument('--verbose', action='store_true',
+                   help='also show the third-party warnings MMagic prints on import')
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -38,6 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmagic_cm.quiet import import_mmagic, known_warnings_silenced, quiet_runner_logger
+    import_mmagic(args.verbose)
     from mmengine.config import Config
     from mmengine.config.utils import ConfigParsingError
 
@@ -55,6 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             'work_dirs', osp.splitext(osp.basename(args.config))[0])
         # the plugin's loader reads raw released files and URLs, strictly
         cfg.model.model_path = check_eval_resources(cfg, args.checkpoint)
+        cfg.model.pop('train_cfg', None)  # evaluation samples: no training copies
         cfg.load_from = None
     except (ValueError, FileNotFoundError, CheckpointError, EvaluationSetupError,
             ConfigParsingError) as exc:
@@ -65,6 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg)
+    quiet_runner_logger(runner, args.verbose)
     captured = {}
 
     class CaptureMetrics(Hook):
@@ -75,7 +81,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     runner.register_hook(CaptureMetrics(), 'LOWEST')
     try:
-        runner.test()
+        with known_warnings_silenced(args.verbose):  # MMagic's TorchScript Inception
+            runner.test()
     except CheckpointError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -33,6 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='override config entries, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    p.add_argument('--verbose', action='store_true',
+                   help='also show the third-party warnings MMagic prints on import')
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -43,12 +45,11 @@ def prepare_config(args: argparse.Namespace):
     import torch
     from mmengine.config import Config
 
+    from mmagic_cm.training.checks import check_resume_matches, check_training_inputs
+
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
-    # model_path names a config's published weights (what sampling reads);
-    # training starts from scratch, the teacher (CD) or a resumed checkpoint
-    cfg.model.model_path = None
     cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
@@ -80,65 +81,10 @@ def prepare_config(args: argparse.Namespace):
     return cfg
 
 
-def check_resume_matches(cfg) -> None:
-    """Refuse to resume from a checkpoint that another model config saved."""
-    if not cfg.get('resume'):
-        return
-    path = cfg.get('load_from')
-    if path is None:
-        from mmengine.runner import find_latest_checkpoint
-        path = find_latest_checkpoint(cfg.work_dir)
-        if path is None:
-            return  # nothing to resume: mmengine starts from scratch
-    import torch
-    from mmengine.config import Config
-    try:
-        meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
-    except Exception as exc:
-        raise ValueError(f'cannot read {path} as a training checkpoint '
-                         f'({type(exc).__name__}); resume from a file tools/train.py '
-                         'saved') from None
-    if 'cfg' not in meta:
-        return
-    saved = Config.fromstring(meta['cfg'], file_format='.py').model
-    for key in ('training_mode', 'unet'):
-        if saved.get(key) != cfg.model.get(key):
-            raise ValueError(
-                f'{path} was saved by another config (model.{key}: {saved.get(key)!r} there, '
-                f'{cfg.model.get(key)!r} here); resume with its config, or train into a '
-                'new --work-dir')
-    ema_now = tuple((cfg.model.get('train_cfg') or {}).get('ema_rates', ()))
-    ema_then = tuple((saved.get('train_cfg') or {}).get('ema_rates', ()))
-    if ema_now != ema_then:
-        raise ValueError(f'{path} has EMA rates {ema_then}, this config {ema_now}; resume '
-                         'with its config, or train into a new --work-dir')
-
-
-def check_training_inputs(cfg) -> None:
-    """One-line errors for a missing teacher and an empty or unreadable dataset."""
-    from mmagic_cm.checkpoint import find_local_file, is_url
-    teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
-    path = teacher.get('path')
-    if path and not is_url(path) and find_local_file(path) is None:
-        raise FileNotFoundError(
-            f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
-            'the EDM teacher first, or point the config at its weights')
-    loss = (cfg.model.get('train_cfg') or {}).get('loss')
-    if loss == 'lpips' or isinstance(loss, dict) and loss.get('type') == 'lpips':
-        from mmagic_cm.training.lpips import LPIPSLoss
-        kwargs = {} if isinstance(loss, str) else {k: v for k, v in loss.items() if k != 'type'}
-        LPIPSLoss(**kwargs).ensure_weights()  # downloads now, or says what to fetch
-    dataset = cfg.train_dataloader.dataset
-    root = dataset.get('data_root')
-    if dataset.get('type') in ('BasicImageDataset', 'ImageNet') and root is not None:
-        from mmagic_cm.datasets.folders import check_image_folder
-        check_image_folder(osp.join(root, (dataset.get('data_prefix') or {}).get('gt', '')
-                                    if isinstance(dataset.get('data_prefix'), dict) else
-                                    dataset.get('data_prefix') or ''))
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmagic_cm.quiet import import_mmagic, quiet_runner_logger
+    import_mmagic(args.verbose)
     from mmengine.config.utils import ConfigParsingError
 
     import mmagic_cm  # noqa: F401  (registers models, datasets, hooks)
@@ -157,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         # start the gloo process group here (the runner then uses it)
         torch.distributed.init_process_group('gloo')
     runner = Runner.from_cfg(cfg)
+    quiet_runner_logger(runner, args.verbose)
     try:
         runner.train()
     except (FloatingPointError, CheckpointError, FileNotFoundError) as exc:

@@ -25,34 +25,13 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional
 
-from ..checkpoint import default_config_root
+from ..zoo import PLUGIN_MODELS, config_path, load_settings, plugin_metafile, setting_task
 
 TARGET_MODULE = 'mmagic.apis.mmagic_inferencer'
-#: model name -> metafile, relative to the repository's configs/ folder
-PLUGIN_MODELS = {'consistency_models': 'consistency_models/metafile.yml'}
 
 
 class PluginModelError(ValueError):
     """An unknown setting or input for a plugin model."""
-
-
-def plugin_metafile(model_name: str) -> str:
-    root = default_config_root()
-    if root is None:
-        raise FileNotFoundError('the configs/ folder of mmagic_cm is missing; install the '
-                                'plugin from its repository with pip install -e .')
-    return str(root / PLUGIN_MODELS[model_name])
-
-
-def load_settings(model_name: str) -> List[Dict]:
-    """The ``Models`` entries of a plugin model's metafile."""
-    import yaml
-    with open(plugin_metafile(model_name)) as f:
-        return yaml.safe_load(f)['Models']
-
-
-def setting_task(setting: Dict) -> str:
-    return setting['Results'][0]['Task']
 
 
 def choose_setting(model_name: str, settings: List[Dict], model_setting: Optional[int],
@@ -99,14 +78,14 @@ def plugin_inferencer_kwargs(model_name: str, model_setting: Optional[int],
         task = setting_task(matches[0]) if matches else task_of_config(cfg)
     else:
         setting = choose_setting(model_name, settings, model_setting, config_name)
-        root = default_config_root()
-        cfg = Config.fromfile(str(root.parent / setting['Config']))
+        cfg = Config.fromfile(config_path(setting))
         task = setting_task(setting)
     if cfg.get('editing'):
         from .editing_inferencer import EDITING_TASK
         task = EDITING_TASK  # routed to ConsistencyEditingInferencer
     if model_ckpt:
         cfg.model.model_path = model_ckpt
+    cfg.model.pop('train_cfg', None)  # inference: no target, teacher or EMA copies
     kwargs = dict(task=task, config=cfg, ckpt=None)
     if extra_parameters is not None:
         kwargs['extra_parameters'] = extra_parameters

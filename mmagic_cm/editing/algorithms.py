@@ -1,7 +1,7 @@
 """Zero-shot editing with a consistency model: plain functions.
 
 Each takes a denoiser ``D(x, sigma)`` that clamps to [-1, 1] (as
-``ConsistencyModel.denoise_fn`` gives it), images (N, C, H, W) in [-1, 1],
+``ConsistencyModel.sampling_denoiser`` gives it), images (N, C, H, W) in [-1, 1],
 grid indices ``ts`` of a ``steps``-point Karras grid (as the multistep
 sampler) and a noise generator of :mod:`mmagic_cm.models.noise`. They run
 :func:`~mmagic_cm.models.samplers.sample_consistency` with a replacement
@@ -20,7 +20,9 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from ..models.samplers import Denoiser, sample_consistency, ts_to_sigmas
+from ..models.samplers import DenoiserFn as Denoiser
+from ..models.samplers import sample_consistency
+from ..models.sigmas import ts_to_sigmas
 from .operators import Colorize, Inpaint, Operator, SuperResolution
 
 
@@ -32,7 +34,7 @@ def edit_with_operator(denoiser: Denoiser, images: torch.Tensor, x: torch.Tensor
     ``operator``'s part of ``images`` at every step."""
     known = operator.observe(images)
     sigmas = ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho)
-    out = sample_consistency(denoiser, x, sigmas, generator, sigma_min, sigma_max,
+    out = sample_consistency(denoiser, x, sigmas, generator.randn_like, sigma_min, sigma_max,
                              project=partial(operator.replace, known), progress=progress)
     return out, known
 
@@ -68,7 +70,7 @@ def denoising_sigmas(sigma: float, ts: Optional[Sequence[int]] = None, steps: in
         raise ValueError(f'sigma={sigma} must lie in ({sigma_min}, {sigma_max}] (images '
                          'in [-1, 1]: noise of std 0.1 is sigma=0.1)')
     below = [] if ts is None else [
-        s for s in ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho) if s < sigma]
+        s for s in ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho).tolist() if s < sigma]
     # the grid's last point is sigma_min up to float rounding: no second step there
     if not below or below[-1] > sigma_min * (1 + 1e-9):
         below.append(sigma_min)
@@ -85,8 +87,8 @@ def denoise(denoiser: Denoiser, noisy: torch.Tensor, sigma: float, generator,
     grid points of ``ts`` below ``sigma`` if given.
     """
     sigmas = denoising_sigmas(sigma, ts, steps, sigma_min, sigma_max, rho)
-    out = sample_consistency(denoiser, noisy, sigmas, generator, sigma_min, sigma_max,
-                             progress=progress)
+    out = sample_consistency(denoiser, noisy, sigmas, generator.randn_like, sigma_min,
+                             sigma_max, progress=progress)
     return out, noisy
 
 
@@ -117,16 +119,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor
             + (torch.sin(alpha * theta) / sin) * b.double()).to(a.dtype)
 
 
-class _SharedNoise:
-    """One noise draw for every row: interpolation points share their
-    re-noising, so the images change only through the starting noise."""
+def shared_randn_like(generator):
+    """``randn_like`` with one draw for every row: interpolation points share
+    their re-noising, so the images change only through the starting noise."""
 
-    def __init__(self, generator):
-        self.generator = generator
-
-    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
-        one = self.generator.randn(1, *x.shape[1:], dtype=x.dtype, device=x.device)
+    def randn_like(x: torch.Tensor) -> torch.Tensor:
+        one = generator.randn(1, *x.shape[1:], dtype=x.dtype, device=x.device)
         return one.expand_as(x).contiguous()
+
+    return randn_like
 
 
 def interpolate(denoiser: Denoiser, noise_a: torch.Tensor, noise_b: torch.Tensor,
@@ -148,7 +149,7 @@ def interpolate(denoiser: Denoiser, noise_a: torch.Tensor, noise_b: torch.Tensor
     x = slerp(noise_a, noise_b, alphas) * sigma_max
     sigmas = ([sigma_max, sigma_min] if ts is None else
               ts_to_sigmas(ts, steps, sigma_min, sigma_max, rho))
-    out = sample_consistency(denoiser, x, sigmas, _SharedNoise(generator), sigma_min,
+    out = sample_consistency(denoiser, x, sigmas, shared_randn_like(generator), sigma_min,
                              sigma_max, progress=progress)
     return out, x / sigma_max
 

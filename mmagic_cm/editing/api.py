@@ -8,15 +8,17 @@ labels, seeded generators and dtypes around :mod:`.algorithms`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from ..images import from_uint8, to_uint8
 from ..labels import LabelSpec, expand_labels, parse_labels
-from ..models.consistency_model import resolve_dtype
+from ..models.batching import pad_rows, run_batches
 from ..models.noise import get_generator
-from ..models.samplers import check_ts
+from ..models.sigmas import check_ts
 from . import algorithms
 from .io import check_mask
 from .masks import builtin_mask
@@ -43,21 +45,11 @@ class EditResult:
     labels: Optional[np.ndarray] = None
 
 
-def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] NCHW -> uint8 NHWC, rounded to nearest: unlike sampling (which
-    truncates, as the original's script), the kept pixels of an edit then
-    come back exactly as they went in."""
-    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-
-
 def _as_images(images, shape) -> torch.Tensor:
     """uint8 NHWC (numpy or torch) or float NCHW in [-1, 1] -> float NCHW."""
-    if torch.is_tensor(images) and images.dtype == torch.uint8:
-        images = images.cpu().numpy()
-    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
-        if images.ndim == 3:
-            images = images[None]
-        images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    if torch.is_tensor(images) and images.dtype == torch.uint8 or \
+            isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        images = from_uint8(images.cpu() if torch.is_tensor(images) else images)
     images = torch.as_tensor(images).float()
     if images.ndim == 3:
         images = images[None]
@@ -85,13 +77,13 @@ def _resolve_ts(model, ts, steps):
     """Given ts/steps, else a multistep config's, else DEFAULT_TS (of 40 points,
     spread over ``steps`` points when only ``steps`` is given)."""
     settings = model.sample_settings
-    multistep = settings['sampler'] == 'multistep'
+    multistep = settings.sampler == 'multistep'
     if steps is None:
-        steps = settings['steps'] if multistep else 40
+        steps = settings.steps if multistep else 40
     steps = int(steps)
     if ts is None:
-        if multistep and steps == settings['steps']:
-            ts = settings['ts']
+        if multistep and steps == settings.steps:
+            ts = settings.ts
         elif steps >= 2:
             ts = sorted({round(t * (steps - 1) / (40 - 1)) for t in DEFAULT_TS})
     return check_ts(ts, steps), steps
@@ -135,23 +127,22 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     """
     if task not in TASKS:
         raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
-    if 'consistency' not in model.training_mode:
+    if not model.precond.boundary_condition:
         raise ValueError('editing needs a consistency model (CD or CT); this config is an '
                          'EDM teacher')
-    settings = model.settings(batch_size=batch_size, dtype=dtype)
+    settings = model.settings(batch_size=batch_size, dtype=dtype, clip_denoised=True)
     # interpolation takes one step unless ts are given or the config is multistep
-    one_step = ts is None and model.sample_settings['sampler'] != 'multistep'
+    one_step = ts is None and model.sample_settings.sampler != 'multistep'
     ts, steps = _resolve_ts(model, ts, steps)
     model.materialize()
     device = model.device
-    torch_dtype = resolve_dtype(settings['dtype'], device)
-    den = model.denoiser
-    grid = dict(steps=steps, sigma_min=den.sigma_min, sigma_max=den.sigma_max, rho=den.rho)
+    p = model.precond
+    grid = dict(steps=steps, sigma_min=p.sigma_min, sigma_max=p.sigma_max, rho=p.rho)
     shape = model.image_shape
 
     if task == 'interpolate':
-        return _interpolate(model, labels, None if one_step else ts, grid, num_points, seed,
-                            generator, torch_dtype, progress)
+        return _interpolate(model, settings, labels, None if one_step else ts, grid,
+                            num_points, seed, generator, progress)
     if images is None:
         raise ValueError(f'task {task!r} needs input images')
     images = _as_images(images, shape)
@@ -171,35 +162,30 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     if task == 'superres':
         SuperResolution(patch_size).check_size(images)
 
-    bs = min(int(settings['batch_size']), n)  # no padding beyond the images given
+    bs = min(settings.batch_size, n)  # no padding beyond the images given
     # indices of this call's images, whatever torch.distributed says
     gen = get_generator(generator, n, seed, rank=0, world_size=1)
-    outs, observed = [], []
-    for start in range(0, n, bs):
-        stop = min(start + bs, n)
-        pad = bs - (stop - start)  # pad the last batch like ConsistencyModel.sample
+    denoiser = model.sampling_denoiser(settings)
 
-        def padded(t, start=start, stop=stop, pad=pad):
-            t = t[start:stop]
-            return torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) if pad else t
+    def make(first: int, count: int):
+        def batch_of(t):
+            return pad_rows(t[first:first + count], bs).to(device)
 
-        gen.set_done_samples(start)
-        batch = padded(images).to(device)
-        kwargs = {} if y is None else {'y': padded(y).to(device)}
-        denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
+        cond = {} if y is None else {'y': batch_of(y)}
         extra = dict(ts=ts, progress=progress, **grid)
         if task == 'inpaint':
-            extra['mask'] = (padded(mask) if mask.shape[0] == n else mask).to(device)
+            extra['mask'] = (batch_of(mask) if mask.shape[0] == n else mask.to(device))
         elif task == 'superres':
             extra['patch_size'] = patch_size
         elif task in ('denoise', 'stroke'):
             extra['sigma'] = sigma
         with model.unet_in_eval_mode():
-            out, obs = _edit_batch(task, denoiser, batch, gen, den.sigma_max, add_noise, extra)
-        outs.append(to_uint8_nhwc(out[:stop - start]).cpu().numpy())
-        observed.append(to_uint8_nhwc(obs[:stop - start]).cpu().numpy())
-    return EditResult(np.concatenate(outs), np.concatenate(observed),
-                      None if y is None else y.numpy())
+            out, obs = _edit_batch(task, partial(denoiser, **cond), batch_of(images), gen,
+                                   p.sigma_max, add_noise, extra)
+        return to_uint8(out), to_uint8(obs)
+
+    outs, observed = run_batches(make, gen, n, bs)
+    return EditResult(outs, observed, None if y is None else y.numpy())
 
 
 def _edit_batch(task: str, denoiser, batch: torch.Tensor, gen, sigma_max: float,
@@ -216,7 +202,7 @@ def _edit_batch(task: str, denoiser, batch: torch.Tensor, gen, sigma_max: float,
     return algorithms.denoise(denoiser, batch, sigma, gen, **extra)
 
 
-def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dtype, progress
+def _interpolate(model, settings, labels, ts, grid, num_points, seed, generator, progress
                  ) -> EditResult:
     if num_points < 2:
         raise ValueError(f'interpolation needs num_points >= 2, got {num_points}')
@@ -224,23 +210,22 @@ def _interpolate(model, labels, ts, grid, num_points, seed, generator, torch_dty
     gen = get_generator(generator, 2, seed, rank=0, world_size=1)
     ends = gen.randn(2, *shape, device=device)
     alphas = torch.linspace(0, 1, num_points)
-    kwargs, label_arr = {}, None
+    cond, label_arr = {}, None
     if model.num_classes is not None:
         parsed = parse_labels(labels, model.num_classes)
         if parsed is None or len(parsed) not in (1, 2):
             raise ValueError('interpolation with a class-conditional model needs one label '
                              'or two (start,end), e.g. labels="3,8"')
         a, b = parsed[0], parsed[-1]
-        kwargs['y'] = algorithms.class_weights(a, b, alphas, model.num_classes).to(device)
+        cond['y'] = algorithms.class_weights(a, b, alphas, model.num_classes).to(device)
         label_arr = np.where(alphas.numpy() < 0.5, a, b)
     elif labels is not None:
         raise ValueError('labels given, but this model is unconditional; drop them')
-    denoiser = model.denoise_fn(kwargs, clip_denoised=True, dtype=torch_dtype)
+    denoiser = partial(model.sampling_denoiser(settings), **cond)
     with model.unet_in_eval_mode():
         out, noises = algorithms.interpolate(
             denoiser, ends[:1], ends[1:], alphas.to(device), gen, ts=ts, progress=progress,
             **grid)
     # the noises, scaled into [-1, 1] for display
     shown = (noises / 3).clamp(-1, 1)
-    return EditResult(to_uint8_nhwc(out).cpu().numpy(), to_uint8_nhwc(shown).cpu().numpy(),
-                      label_arr)
+    return EditResult(to_uint8(out).cpu().numpy(), to_uint8(shown).cpu().numpy(), label_arr)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import shutil
+import tempfile
 from typing import List, Sequence, Union
 
 import numpy as np
 import torch
+
+from ..images import from_uint8
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 #: how an image of another size is made to fit the model
@@ -97,8 +101,7 @@ def load_image(path: str, size: int, fit: str = 'none') -> torch.Tensor:
     from PIL import Image
     img = to_rgb(_open(path, 'image'))
     img = _fit(img, size, fit, path, 'image', Image.BICUBIC)
-    arr = np.asarray(img, dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1
+    return from_uint8(np.asarray(img, dtype=np.uint8))[0]
 
 
 def load_mask(path: str, size: int, fit: str = 'none', binarize: bool = False,
@@ -157,8 +160,7 @@ def load_superres_input(path: str, size: int, patch_size: int, fit: str = 'none'
     low = size // patch_size
     img = _open(path, 'image')
     if img.size == (low, low) and low != size:
-        arr = np.asarray(to_rgb(img), dtype=np.float32)
-        x = torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1
+        x = from_uint8(np.asarray(to_rgb(img), dtype=np.uint8))[0]
         return x.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2)
     if img.size != (size, size) and fit == 'none':
         w, h = img.size
@@ -166,3 +168,47 @@ def load_superres_input(path: str, size: int, patch_size: int, fit: str = 'none'
                          f'(low resolution) or {size}x{size} images (their {patch_size}x'
                          f'{patch_size} patch means are kept); resize it or pass --fit')
     return load_image(path, size, fit)
+
+
+def write_edit_results(out_dir: str, names: List[str], result) -> None:
+    """Write an :class:`~.api.EditResult` as PNGs: ``<name>.png``, ``<name>_input.png``
+    and ``grid.png`` (inputs above results).
+
+    Every PNG goes into a staging folder next to ``out_dir``, then is moved
+    them in (renames): a failure while writing leaves ``out_dir`` untouched.
+    Files of the same names there are replaced; others are left alone."""
+    from PIL import Image
+
+    from ..fileio import _umask
+    from ..images import save_grid
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    stage = tempfile.mkdtemp(dir=parent, prefix='.edit-')
+    try:
+        for name, out, obs in zip(names, result.images, result.observed):
+            Image.fromarray(out).save(osp.join(stage, f'{name}.png'))
+            Image.fromarray(obs).save(osp.join(stage, f'{name}_input.png'))
+        save_grid(_grid_rows(result.observed, result.images), osp.join(stage, 'grid.png'),
+                  cols=min(10, len(result.images)))
+        if not osp.exists(out_dir):
+            os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+            os.replace(stage, out_dir)
+            return
+        for name in sorted(os.listdir(stage)):
+            os.replace(osp.join(stage, name), osp.join(out_dir, name))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _grid_rows(observed: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Rows of at most 10 inputs, each above a row of their results."""
+    cols = min(10, len(images))
+    rows = []
+    for start in range(0, len(images), cols):
+        obs, out = observed[start:start + cols], images[start:start + cols]
+        pad = cols - len(out)
+        if pad:
+            blank = np.zeros((pad, *out.shape[1:]), dtype=out.dtype)
+            obs, out = np.concatenate([obs, blank]), np.concatenate([out, blank])
+        rows += [obs, out]
+    return np.concatenate(rows)

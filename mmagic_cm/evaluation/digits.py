@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..datasets.digits import NUM_CLASSES, load_digits_arrays
+from ..images import from_uint8
 
 CLASSIFIER_PATH = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights',
                            'digits', 'classifier.pt')
@@ -47,7 +48,7 @@ class DigitsClassifier(nn.Module):
 
 def to_model_input(images: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [-1, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return from_uint8(images)
 
 
 def train_classifier(image_size: int = 16, epochs: int = 40, seed: int = 0

@@ -1,11 +1,18 @@
-from .consistency_model import ConsistencyModel, build_unet, resolve_dtype, to_uint8_nhwc
-from .denoiser import KarrasDenoiser, get_sigmas_karras, karras_sigma
+"""Models: the network (``unet``), preconditioning and D(x, σ) (``precond``),
+sigma schedules (``sigmas``), samplers, noise generators, sampling settings,
+lazy weights, fast paths, and the mmengine model (``consistency_model``)."""
+from .consistency_model import ConsistencyModel, to_uint8_nhwc
 from .noise import GENERATORS, get_generator
-from .samplers import SAMPLERS, check_ts, karras_sample
+from .precond import Denoiser, KarrasDenoiser, KarrasPrecond
+from .samplers import SAMPLERS, karras_sample
+from .settings import SamplingSettings, resolve_dtype
+from .sigmas import check_ts, get_sigmas_karras, karras_sigma, sampling_sigmas
 from .unet import ConsistencyUNetModel
+from .weights import build_unet
 
 __all__ = [
-    'ConsistencyModel', 'ConsistencyUNetModel', 'KarrasDenoiser', 'SAMPLERS', 'GENERATORS',
-    'build_unet', 'check_ts', 'get_generator', 'get_sigmas_karras', 'karras_sample',
-    'karras_sigma', 'resolve_dtype', 'to_uint8_nhwc'
+    'ConsistencyModel', 'ConsistencyUNetModel', 'Denoiser', 'KarrasDenoiser', 'KarrasPrecond',
+    'SAMPLERS', 'GENERATORS', 'SamplingSettings', 'build_unet', 'check_ts', 'get_generator',
+    'get_sigmas_karras', 'karras_sample', 'karras_sigma', 'resolve_dtype', 'sampling_sigmas',
+    'to_uint8_nhwc'
 ]

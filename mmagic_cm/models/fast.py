@@ -179,3 +179,15 @@ class _CheckedCompile:
                 raise CompileError(f'torch.compile failed: {exc}; sample with '
                                    'compile=False (without --compile)') from exc
             raise
+
+
+class AutocastNet:
+    """Calls ``module`` under ``torch.autocast(device_type, dtype)`` (UNets
+    without ``convert_to_dtype``, in bf16/fp16)."""
+
+    def __init__(self, module, dtype: torch.dtype, device_type: str):
+        self.module, self.dtype, self.device_type = module, dtype, device_type
+
+    def __call__(self, *args, **kwargs):
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.module(*args, **kwargs)

@@ -1,11 +1,14 @@
-"""Training: losses, schedules and the hooks (the digits data is in ``datasets``)."""
+"""Training: objectives (registered, built from ``train_cfg``), their losses and
+schedules, and the mmengine hooks (the digits data is in ``datasets``)."""
 from .hooks import ConsistencyEMAHook, WeightsOnlyCheckpointHook
 from .losses import build_metric, consistency_loss, edm_loss
+from .objectives import ConsistencyDistillation, ConsistencyTraining, EDMObjective, Objective
 from .optim import BF16AutocastOptimWrapper
 from .schedules import ImprovedSchedule, OriginalSchedule, build_schedule
 
 __all__ = [
     'BF16AutocastOptimWrapper', 'ConsistencyEMAHook', 'WeightsOnlyCheckpointHook',
+    'ConsistencyDistillation', 'ConsistencyTraining', 'EDMObjective', 'Objective',
     'ImprovedSchedule', 'OriginalSchedule',
     'build_metric', 'build_schedule', 'consistency_loss', 'edm_loss'
 ]

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.denoiser import append_dims, karras_sigma
+from ..models.precond import append_dims
+from ..models.sigmas import karras_sigma
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -17,7 +17,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from ..models.denoiser import karras_sigma
+from ..models.sigmas import karras_sigma
 
 
 class OriginalSchedule:

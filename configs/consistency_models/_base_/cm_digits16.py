@@ -39,6 +39,9 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=6000)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4))
+# constant LR; an explicit no-op schedule, so that mmengine's CheckpointHook and
+# Runner.resume have one to save and restore (else they warn every run)
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 custom_hooks = [dict(type='ConsistencyEMAHook'), dict(type='WeightsOnlyCheckpointHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),

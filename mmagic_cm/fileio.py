@@ -1,0 +1,89 @@
+"""Writing files safely: the one atomic-write helper of the project.
+
+Every output (sample ``.npz`` files, grids, shards, converted and exported
+checkpoints) goes through :func:`atomic_write`, so that a failure, Ctrl-C or
+a killed process never leaves a half-written file under the final name and
+an existing file is replaced only by a complete new one.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import os.path as osp
+import tempfile
+from typing import IO, Callable
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None], makedirs: bool = True) -> None:
+    """Call ``write(f)`` on a temporary file next to ``path``, then rename it.
+
+    Args:
+        path: the final file; replaced only when ``write`` returns.
+        write: writes the whole content to the binary file object it gets.
+        makedirs: create ``path``'s folder when missing.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    if makedirs:
+        os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def file_sha256(path: str, chunk: int = 1 << 24) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def replace_path(staged: str, dst: str) -> None:
+    """Move a finished file or folder ``staged`` to ``dst`` (same filesystem).
+
+    A file replaces ``dst`` atomically; for folders an existing ``dst`` is
+    moved aside first and put back if the move fails, so that ``dst`` is
+    the old or the new one, never a mix.
+    """
+    import shutil
+    if not osp.lexists(dst) or not (osp.isdir(staged) or osp.isdir(dst)) or osp.islink(dst):
+        os.replace(staged, dst)  # atomic
+        return
+    fd, old = tempfile.mkstemp(dir=osp.dirname(osp.abspath(dst)),
+                               prefix=f'.{osp.basename(dst)}.old')
+    os.close(fd)
+    os.unlink(old)
+    os.replace(dst, old)
+    try:
+        os.replace(staged, dst)
+    except BaseException:
+        os.replace(old, dst)
+        raise
+    if osp.isdir(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.unlink(old)
+
+
+def make_readable(folder: str) -> None:
+    """Give a staged folder and its files the umask's permissions (mkdtemp
+    makes 0700 folders, mkstemp and safetensors 0600 files)."""
+    mask = _umask()
+    for path, _, files in os.walk(folder):
+        os.chmod(path, 0o777 & ~mask)
+        for name in files:
+            os.chmod(osp.join(path, name), 0o666 & ~mask)

@@ -1,0 +1,98 @@
+"""Sigma schedules: the Karras et al. (2022) noise levels every sampler walks.
+
+:func:`sampling_sigmas` is the one function that turns sampler settings
+into the ``sigmas`` a sampler takes; :func:`karras_sigma` is the grid point
+formula the multistep sampler and training use.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+
+def get_sigmas_karras(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                      rho: float = 7.0, device='cpu') -> torch.Tensor:
+    """Karras et al. (2022) noise levels, descending, with a 0 appended.
+
+    Args:
+        n: number of noise levels (>= 1).
+        sigma_min, sigma_max: end points; rho: schedule curvature.
+
+    Returns:
+        float32 tensor of shape (n + 1,): ``sigma_max ... sigma_min, 0``.
+    """
+    if n < 1:
+        raise ValueError(f'need at least one noise level, got n={n}')
+    ramp = torch.linspace(0, 1, n)
+    lo, hi = sigma_min**(1 / rho), sigma_max**(1 / rho)
+    sigmas = (hi + ramp * (lo - hi))**rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)]).to(device)
+
+
+def karras_sigma(index, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                 rho: float = 7.0):
+    """Noise level(s) at grid index ``index`` of a ``steps``-point Karras grid.
+
+    ``index`` is a number (the multistep sampler: a Python float64, not the
+    float32 of :func:`get_sigmas_karras`; that precision is part of matching
+    the original images) or a tensor of indices (training: float32 for int
+    indices, as the original's losses compute them).
+    """
+    hi, lo = sigma_max**(1 / rho), sigma_min**(1 / rho)
+    return (hi + index / (steps - 1) * (lo - hi))**rho
+
+
+def check_ts(ts: Optional[Sequence[int]], steps: int) -> tuple:
+    """Validate multistep grid indices; returns them as a tuple of ints.
+
+    Raises:
+        ValueError: unless ``ts`` has >= 2 strictly increasing integers in
+        ``[0, steps - 1]``.
+    """
+    if steps < 2:
+        raise ValueError(f'multistep needs steps >= 2, got steps={steps}')
+    if ts is None or isinstance(ts, str) and not ts.strip():
+        raise ValueError('multistep needs ts, e.g. ts="0,22,39" with steps=40')
+    if isinstance(ts, str):
+        try:
+            ts = [int(t) for t in ts.split(',')]
+        except ValueError:
+            raise ValueError(f'ts={ts!r}: expected comma-separated integers, '
+                             'e.g. "0,22,39"') from None
+    ts = tuple(int(t) for t in ts)
+    if len(ts) < 2:
+        raise ValueError(f'ts={list(ts)}: multistep needs at least two indices; '
+                         'use the onestep sampler for one step')
+    if any(b <= a for a, b in zip(ts, ts[1:])):
+        raise ValueError(f'ts={list(ts)} must be strictly increasing')
+    if ts[0] < 0 or ts[-1] > steps - 1:
+        raise ValueError(f'ts={list(ts)} must lie in [0, steps-1] = [0, {steps - 1}]')
+    return ts
+
+
+def ts_to_sigmas(ts: Sequence[int], steps: int = 40, sigma_min: float = 0.002,
+                 sigma_max: float = 80.0, rho: float = 7.0) -> torch.Tensor:
+    """Multistep grid indices -> their noise levels, float64 (N,).
+
+    Computed in Python floats, as the original does, then stored losslessly.
+    """
+    return torch.tensor([karras_sigma(t, steps, sigma_min, sigma_max, rho) for t in ts],
+                        dtype=torch.float64)
+
+
+def sampling_sigmas(sampler: str, steps: int, sigma_min: float = 0.002,
+                    sigma_max: float = 80.0, rho: float = 7.0,
+                    ts: Optional[Sequence[int]] = None, device='cpu') -> torch.Tensor:
+    """The ``sigmas`` a sampler of :data:`~mmagic_cm.models.samplers.SAMPLERS` walks.
+
+    - 'multistep': the grid points ``ts`` of a ``steps``-point grid (float64);
+    - 'progdist': ``steps + 1`` levels and a final 0 (it stops before the 0);
+    - the others: ``steps`` levels and a final 0 (float32).
+    """
+    if sampler == 'multistep':
+        return ts_to_sigmas(check_ts(ts, steps), steps, sigma_min, sigma_max, rho)
+    if steps < 1:
+        raise ValueError(f'steps must be >= 1, got {steps}')
+    n = steps + 1 if sampler == 'progdist' else steps
+    return get_sigmas_karras(n, sigma_min, sigma_max, rho, device)

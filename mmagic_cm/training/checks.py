@@ -1,0 +1,66 @@
+"""Checks before training starts: each problem one line, before any work.
+
+Used by ``tools/train.py``; MMagic's own ``tools/train.py`` meets the same
+problems when the run reaches them (a missing teacher when it is first
+read, a dataset folder when it is listed).
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+
+def check_resume_matches(cfg) -> None:
+    """Refuse to resume from a checkpoint that another model config saved."""
+    if not cfg.get('resume'):
+        return
+    path = cfg.get('load_from')
+    if path is None:
+        from mmengine.runner import find_latest_checkpoint
+        path = find_latest_checkpoint(cfg.work_dir)
+        if path is None:
+            return  # nothing to resume: mmengine starts from scratch
+    import torch
+    from mmengine.config import Config
+    try:
+        meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
+    except Exception as exc:
+        raise ValueError(f'cannot read {path} as a training checkpoint '
+                         f'({type(exc).__name__}); resume from a file tools/train.py '
+                         'saved') from None
+    if 'cfg' not in meta:
+        return
+    saved = Config.fromstring(meta['cfg'], file_format='.py').model
+    for key in ('training_mode', 'unet'):
+        if saved.get(key) != cfg.model.get(key):
+            raise ValueError(
+                f'{path} was saved by another config (model.{key}: {saved.get(key)!r} there, '
+                f'{cfg.model.get(key)!r} here); resume with its config, or train into a '
+                'new --work-dir')
+    ema_now = tuple((cfg.model.get('train_cfg') or {}).get('ema_rates', ()))
+    ema_then = tuple((saved.get('train_cfg') or {}).get('ema_rates', ()))
+    if ema_now != ema_then:
+        raise ValueError(f'{path} has EMA rates {ema_then}, this config {ema_now}; resume '
+                         'with its config, or train into a new --work-dir')
+
+
+def check_training_inputs(cfg) -> None:
+    """One-line errors for a missing teacher and an empty or unreadable dataset."""
+    from ..checkpoint import find_local_file, is_url
+    teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
+    path = teacher.get('path')
+    if path and not is_url(path) and find_local_file(path) is None:
+        raise FileNotFoundError(
+            f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
+            'the EDM teacher first, or point the config at its weights')
+    loss = (cfg.model.get('train_cfg') or {}).get('loss')
+    if loss == 'lpips' or isinstance(loss, dict) and loss.get('type') == 'lpips':
+        from .lpips import LPIPSLoss
+        kwargs = {} if isinstance(loss, str) else {k: v for k, v in loss.items() if k != 'type'}
+        LPIPSLoss(**kwargs).ensure_weights()  # downloads now, or says what to fetch
+    dataset = cfg.train_dataloader.dataset
+    root = dataset.get('data_root')
+    if dataset.get('type') in ('BasicImageDataset', 'ImageNet') and root is not None:
+        from ..datasets.folders import check_image_folder
+        check_image_folder(osp.join(root, (dataset.get('data_prefix') or {}).get('gt', '')
+                                    if isinstance(dataset.get('data_prefix'), dict) else
+                                    dataset.get('data_prefix') or ''))

@@ -1,0 +1,47 @@
+"""The shipped digits models: offline main command, and the quality goals."""
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from mmagic_cm.evaluation import digits as dm
+from mmagic_cm.registry import MODELS
+from mmagic_cm.testing import ROOT
+
+CFG = osp.join(ROOT, 'configs', 'consistency_models')
+
+
+def test_readme_main_command_offline(tmp_path):
+    out = tmp_path / 'digits.png'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'demo', 'mmagic_inference_demo.py'), '--model-name',
+         'consistency_models', '--config-name', 'consistency_models_cd_digits-onestep-16x16',
+         '--extra-parameters', 'num_batches=16', '--result-out-dir', str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from PIL import Image
+    assert Image.open(out).size == (8 * 18 + 2, 2 * 18 + 2)  # 16 digits, torchvision grid
+
+
+def test_classifier_meets_its_bar():
+    xt, yt = dm.load_digits_arrays(16, 'test')
+    clf = dm.load_classifier()
+    pred = clf(dm.to_model_input(xt)).argmax(1).numpy()
+    assert (pred == yt).mean() >= 0.97
+
+
+@pytest.mark.parametrize('name', ['cd_digits-onestep', 'ct_digits-onestep',
+                                  'cd_digits-multistep', 'ct_digits-multistep'])
+def test_shipped_models_meet_the_goal(name):
+    cfg = Config.fromfile(osp.join(CFG, f'consistency_models_{name}-16x16.py'))
+    model = MODELS.build(cfg.model)
+    labels = np.arange(1000) % 10
+    images, _ = model.sample(1000, labels=labels.tolist(), batch_size=250)
+    m = dm.digits_metrics(images, labels)
+    floor = dm.real_floor(1000)['frechet']
+    assert m['confident'] >= 0.9 and m['accuracy'] >= 0.9
+    assert m['min_class_share'] >= 0.08  # all ten about equally often
+    assert m['frechet'] <= 3 * floor

@@ -1,0 +1,117 @@
+"""``ConsistencyModel`` as an mmengine model: settings, DataSamples, dtypes."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmagic_cm.models import ConsistencyModel, resolve_dtype
+from mmagic_cm.registry import MODELS
+from mmagic_cm.testing import TINY_CONFIGS
+
+
+def build(name='cm_tiny_cond.py', **overrides):
+    cfg = Config.fromfile(osp.join(TINY_CONFIGS, name))
+    cfg.model.update(overrides)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model).eval()
+
+
+def test_forward_returns_mmagic_datasamples():
+    model = build()
+    samples = model(dict(num_batches=3, labels='king penguin'))
+    assert len(samples) == 3
+    for s in samples:
+        assert s.fake_img.shape == (3, 16, 16)
+        assert 0 <= s.fake_img.min() and s.fake_img.max() <= 255
+        assert s.gt_label.label.tolist() == [145]
+    tensor = model(dict(num_batches=2, labels=[1, 2]), mode='tensor')
+    assert tensor.shape == (2, 3, 16, 16) and tensor.abs().max() <= 1
+
+
+def test_forward_uses_the_global_rng_and_gives_bgr():
+    model = build()
+    torch.manual_seed(3)
+    a = model(dict(num_batches=2, labels=7))
+    b = model(dict(num_batches=2, labels=7))
+    assert not torch.equal(a[0].fake_img, b[0].fake_img)  # new images every call
+    torch.manual_seed(3)
+    again = model(dict(num_batches=2, labels=7))
+    assert torch.equal(a[0].fake_img, again[0].fake_img)
+    rgb = model(dict(num_batches=2, labels=7, noise=a[0].noise[None].repeat(2, 1, 1, 1)),
+                mode='tensor')
+    expected = ((rgb[0] + 1) * 127.5).clamp(0, 255)
+    assert torch.allclose(a[0].fake_img, expected.flip(0))
+
+
+def test_forward_takes_labels_from_data_samples():
+    from mmagic.structures import DataSample
+    model = build()
+    data_samples = []
+    for label in (5, 9):
+        ds = DataSample()
+        ds.set_gt_label(torch.tensor([label]))
+        data_samples.append(ds)
+    out = model(dict(num_batches=2), data_samples)
+    assert [o.gt_label.label.item() for o in out] == [5, 9]
+
+
+def test_unconditional_datasamples_have_no_label():
+    samples = build('cm_tiny_uncond.py')(dict(num_batches=2))
+    assert len(samples) == 2 and 'gt_label' not in samples[0]
+
+
+def test_random_labels_are_seeded():
+    model = build()
+    assert model.sample_labels(None, 4, seed=3) == model.sample_labels(None, 4, seed=3)
+    assert model.sample_labels(None, 4, seed=3) != model.sample_labels(None, 4, seed=4)
+
+
+def test_sample_with_overrides_and_labels():
+    model = build()
+    images, labels = model.sample(3, labels='1,2,3', batch_size=2, sampler='multistep',
+                                  ts='0,5,9', steps=10)
+    assert images.shape == (3, 16, 16, 3) and labels.tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize('settings,message', [
+    (dict(sampler='multistep', ts=None), 'multistep needs ts'),
+    (dict(sampler='nope'), "unknown sampler 'nope'"),
+    (dict(batch_size=0), 'batch size must be >= 1'),
+    (dict(generator='x'), "unknown generator 'x'"),
+    (dict(dtype='fp8'), "unknown dtype 'fp8'"),
+])
+def test_bad_settings_fail_at_build(settings, message):
+    with pytest.raises(ValueError, match=message):
+        build(**settings)
+
+
+def test_unknown_override():
+    with pytest.raises(ValueError, match='unknown sampling setting'):
+        build().settings(sigma=3)
+
+
+def test_bf16_on_cpu_is_close_to_fp32():
+    model = build()
+    gen_args = dict(num_samples=2, labels='3,997')
+    fp32, _ = model.sample(**gen_args)
+    bf16, _ = model.sample(dtype='bf16', **gen_args)
+    diff = (fp32.astype(float) - bf16.astype(float))
+    mse = (diff**2).mean()
+    psnr = 10 * torch.log10(torch.tensor(255.0**2 / max(mse, 1e-12))).item()
+    assert psnr > 25, psnr
+
+
+def test_resolve_dtype():
+    assert resolve_dtype('bf16', 'cpu') == torch.bfloat16
+    assert resolve_dtype(None, 'cpu') == torch.float32
+    with pytest.raises(ValueError, match='fp16 needs a CUDA device'):
+        resolve_dtype('fp16', 'cpu')
+
+
+def test_edm_teacher_uses_plain_scalings():
+    teacher = build(training_mode='edm', sampler='heun', steps=4)
+    assert not teacher.denoiser.distillation
+    assert isinstance(teacher, ConsistencyModel)
+    images, _ = teacher.sample(2, labels=1)
+    assert images.shape == (2, 16, 16, 3)
