@@ -64,9 +64,9 @@ def our_unet(unet_cfg: dict, state):
 
 def run_check(args, unet_cfg: dict, ours, theirs, denoiser: dict) -> dict:
     """Compare the UNets' outputs; raises ValueError above the tolerance."""
-    from .apis.build import default_device
     from .convert import output_difference
     from .models.precond import build_precond
+    from .models.settings import default_device
     device = default_device(args.device)
     sigmas = (float(denoiser.get('sigma_max', 80.0)), 0.5)
     diff, scale = output_difference(ours.to(device), theirs.to(device), unet_cfg,

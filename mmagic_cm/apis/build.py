@@ -14,7 +14,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
-import torch
+from ..models.settings import default_device
 
 #: sampling settings a caller may override (config keys of ``model``)
 SETTING_KEYS = ('batch_size', 'seed', 'generator', 'sampler', 'ts', 'steps', 'dtype',
@@ -60,18 +60,9 @@ def build_from_config(config: str, checkpoint: Optional[str] = None,
                       cfg_options: Optional[Dict] = None, **settings) -> Tuple[object, object]:
     """``(model, cfg)``: a sampling :class:`~mmagic_cm.models.ConsistencyModel`
     from a config file; validates everything without reading the weights."""
-    import mmagic_cm  # noqa: F401  (registers the modules)
-    from mmagic_cm.registry import MODELS
+    from ..registry import MODELS
     cfg = load_config(config, cfg_options)
     return MODELS.build(model_config(cfg, checkpoint, **settings)), cfg
-
-
-def default_device(device: Optional[str] = None) -> str:
-    """``device``, checked; default CUDA when available, else the CPU."""
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
-    return device
 
 
 def init_model(config: str, checkpoint: Optional[str] = None, device: Optional[str] = None,

@@ -81,6 +81,14 @@ def resolve_dtype(dtype: Union[str, torch.dtype, None], device) -> torch.dtype:
     return DTYPES[name]
 
 
+def default_device(device: Optional[str] = None) -> str:
+    """``device``, checked; default CUDA when available, else the CPU."""
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
+    return device
+
+
 @dataclasses.dataclass(frozen=True)
 class SamplingSettings:
     """How a model samples; checked when made.

@@ -3,43 +3,12 @@ import json
 import os.path as osp
 
 import numpy as np
-import pytest
-import torch
-from PIL import Image
 
 from mmagic_cm.evaluation import TERO_INCEPTION_URL, required_files
 from mmagic_cm.testing import ROOT, TINY_CONFIGS, run_tool
 
 IMAGENET_CFG = osp.join(ROOT, 'configs', 'consistency_models',
                         'consistency_models_cd-lpips_imagenet1k-64x64.py')
-
-
-class StubInception(torch.nn.Module):
-    """Stands in for Tero's TorchScript Inception: uint8 images -> features."""
-
-    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        x = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 2)
-        return x.flatten(1)
-
-
-@pytest.fixture
-def eval_setup(tmp_path, tiny_uncond_config):
-    rng = np.random.default_rng(0)
-    images = tmp_path / 'images'
-    images.mkdir()
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
-            images / f'{i}.png')
-    inception = tmp_path / 'inception.pt'
-    torch.jit.script(StubInception()).save(str(inception))
-    torch.manual_seed(0)
-    from mmengine.config import Config
-
-    from mmagic_cm.registry import MODELS
-    unet = MODELS.build(Config.fromfile(tiny_uncond_config).model).unet
-    ckpt = tmp_path / 'tiny.pt'
-    torch.save(unet.state_dict(), ckpt)
-    return dict(images=str(images), inception=str(inception), ckpt=str(ckpt))
 
 
 def test_tools_test_runs_mmagic_fid(eval_setup, tmp_path):
