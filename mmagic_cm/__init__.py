@@ -14,7 +14,7 @@ from ._mmcv_compat import install_mmcv_ext_standin
 
 install_mmcv_ext_standin()
 
-from . import datasets, models, training  # noqa: E402,F401  (registers the modules)
+from . import datasets, evaluation, models, training  # noqa: E402,F401  (registers them)
 from .apis.inferencer import install_inferencer_hook  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .models import (  # noqa: E402

@@ -29,7 +29,8 @@ def conversion_config(path: str) -> dict:
     if 'unet' not in cfg:
         raise ValueError(f'{path} has no model.unet: not a consistency-model config')
     unet_cfg = cfg.unet.to_dict() if hasattr(cfg.unet, 'to_dict') else dict(cfg.unet)
-    denoiser = dict(cfg.get('precond') or cfg.get('denoiser') or {})
+    from .models.precond import merge_precond_configs
+    denoiser = dict(merge_precond_configs(cfg.get('precond'), cfg.get('denoiser')) or {})
     denoiser.pop('distillation', None)
     denoiser['boundary_condition'] = 'consistency' in cfg.get('training_mode',
                                                               'consistency_distillation')

@@ -244,7 +244,9 @@ class Setup:
             self.weights = 'seeded random (seed 0)'
         self.num_classes = meta.num_classes
         self.shape = (meta.in_channels, meta.image_size, meta.image_size)
-        den = dict(self.model_cfg.get('precond') or self.model_cfg.get('denoiser') or {})
+        from mmagic_cm.models.precond import merge_precond_configs
+        den = dict(merge_precond_configs(self.model_cfg.get('precond'),
+                                         self.model_cfg.get('denoiser')) or {})
         den.pop('type', None)
         self.sigma_min = den.get('sigma_min', 0.002)
         self.sigma_max = den.get('sigma_max', 80.0)

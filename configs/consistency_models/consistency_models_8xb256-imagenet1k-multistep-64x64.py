@@ -1,10 +1,4 @@
 # Two-step sampling, CD (LPIPS) on ImageNet-64 (ts 0,22,39 on a 40-point grid,
 # as the original scripts/launch.sh): the paper's two-step FID 4.70.
-_base_ = ['./_base_/cm_imagenet64.py']
-
-model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_imagenet64_lpips.pt',
-    sampler='multistep',
-    steps=40,
-    ts=(0, 22, 39))
+# The CD (LPIPS) config as it is, under the name MMagic's model zoo gives it.
+_base_ = ['./consistency_models_cd-lpips_imagenet1k-64x64.py']

@@ -1,7 +1,5 @@
 # One-step sampling, CD (LPIPS) on ImageNet-64: the paper's one-step FID 6.20.
-_base_ = ['./_base_/cm_imagenet64.py']
+# The CD (LPIPS) config with the one-step sampler (it trains as that config).
+_base_ = ['./consistency_models_cd-lpips_imagenet1k-64x64.py']
 
-model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_imagenet64_lpips.pt',
-    sampler='onestep')
+model = dict(sampler='onestep', ts=None)

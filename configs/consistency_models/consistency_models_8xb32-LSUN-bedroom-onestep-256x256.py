@@ -1,7 +1,5 @@
 # One-step sampling, CD (LPIPS) on LSUN Bedroom-256: the paper's FID 7.80.
-_base_ = ['./_base_/cm_lsun256.py']
+# The CD (LPIPS) config with the one-step sampler (it trains as that config).
+_base_ = ['./consistency_models_cd-lpips_LSUN-bedroom-256x256.py']
 
-model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_bedroom256_lpips.pt',
-    sampler='onestep')
+model = dict(sampler='onestep', ts=None)

@@ -1,13 +1,5 @@
 # Two-step sampling, CD (LPIPS) on LSUN Cat-256. The original repository
 # publishes no ts for Cat CD; this uses the Bedroom CD (LPIPS) setting
 # 0,17,39 on 40 steps (same architecture, schedule and training recipe).
-_base_ = ['./_base_/cm_lsun256.py']
-
-model = dict(
-    model_path='https://openaipublic.blob.core.windows.net/consistency/'
-    'cd_cat256_lpips.pt',
-    sampler='multistep',
-    steps=40,
-    ts=(0, 17, 39))
-
-test_dataloader = dict(dataset=dict(data_root='data/lsun/cat_256'))
+# The CD (LPIPS) config as it is, under the name MMagic's model zoo gives it.
+_base_ = ['./consistency_models_cd-lpips_LSUN-cat-256x256.py']

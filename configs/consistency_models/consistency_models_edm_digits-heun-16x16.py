@@ -7,7 +7,7 @@ _base_ = ['./_base_/cm_digits16.py']
 model = dict(
     model_path='mmagic_cm/weights/digits/edm_digits16_ema.pt',
     training_mode='edm',
-    denoiser=dict(weight_schedule='karras'),
+    precond=dict(weight_schedule='karras'),
     sampler='heun',
     steps=40,
     train_cfg=dict(

@@ -9,7 +9,7 @@ model = dict(
     steps=40,
     s_churn=0.0,
     unet=dict(dropout=0.1),
-    denoiser=dict(weight_schedule='karras'),
+    precond=dict(weight_schedule='karras'),
     train_cfg=dict(
         sigma_sampler=dict(p_mean=-1.2, p_std=1.2),
         ema_rates=(0.999, 0.9999, 0.9999432189950708)))

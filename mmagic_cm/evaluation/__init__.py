@@ -1,4 +1,6 @@
-"""Evaluation: MMagic metric preflight (``resources``) and the digits metrics."""
+"""Evaluation: MMagic metric preflight (``resources``), the digits metrics (also as
+MMagic's ``DigitsMetric``), PSNR and the editing measurements."""
+from .digits_metric import DigitsMetric
 from .quality import psnr
 from .resources import (
                         TERO_INCEPTION_URL,
@@ -7,5 +9,5 @@ from .resources import (
                         required_files,
 )
 
-__all__ = ['psnr', 'EvaluationSetupError', 'TERO_INCEPTION_URL', 'check_eval_resources',
-           'required_files']
+__all__ = ['DigitsMetric', 'psnr', 'EvaluationSetupError', 'TERO_INCEPTION_URL',
+           'check_eval_resources', 'required_files']

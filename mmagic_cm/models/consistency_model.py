@@ -32,7 +32,7 @@ from ..registry import MODELS
 from .batching import pad_rows, run_batches
 from .fast import AutocastNet, InferenceUNets
 from .noise import get_generator
-from .precond import Denoiser, KarrasPrecond, build_precond
+from .precond import Denoiser, KarrasPrecond, build_precond, merge_precond_configs
 from .samplers import karras_sample
 from .settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
 from .weights import LOCAL_CHECKPOINT_HINT, LazyWeightsMixin, build_unet  # noqa: F401
@@ -92,7 +92,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.training_mode = training_mode
         self.sample_settings = SamplingSettings(**settings)
         self.precond: KarrasPrecond = build_precond(
-            precond if precond is not None else denoiser,
+            merge_precond_configs(precond, denoiser),
             boundary_condition='consistency' in training_mode)
         self.model_path = model_path or None
         self.sample_ema = sample_ema

@@ -158,6 +158,19 @@ class Denoiser(nn.Module):
         return denoised.clamp(-1, 1) if self.clip else denoised
 
 
+def merge_precond_configs(precond, denoiser):
+    """The preconditioning config of a model config: ``precond``, with the old
+    key ``denoiser``'s entries on top (a config may inherit one and set the
+    other)."""
+    if denoiser is None:
+        return precond
+    if precond is None or not isinstance(precond, dict) or not isinstance(denoiser, dict):
+        return denoiser if precond is None else precond
+    merged = dict(precond)
+    merged.update({k: v for k, v in denoiser.items() if k != 'type'})
+    return merged
+
+
 def build_precond(cfg, boundary_condition: Optional[bool] = None) -> KarrasPrecond:
     """A :class:`KarrasPrecond` from a config dict (``type`` defaults to it)
     or an object; ``boundary_condition`` set when given."""

@@ -70,3 +70,19 @@ def test_mmagic_test_py_evaluates_a_config(eval_setup, tmp_path):
     fid = [v for k, v in theirs.items() if k.endswith('/fid')]
     assert len(fid) == 1 and np.isfinite(fid[0]) and fid[0] > 0
     assert ours['FID-8/fid'] == pytest.approx(fid[0], abs=1e-3)  # MMagic's FID jitters ~1e-5
+
+
+def test_mmagic_test_py_evaluates_a_digits_config_offline(tmp_path):
+    """The digits configs carry a test loop (DigitsMetric): MMagic's test.py
+    scores the shipped model with no download."""
+    proc = subprocess.run(
+        [sys.executable, mmagic_tool('test.py'), CD_DIGITS,
+         osp.join(ROOT, 'mmagic_cm', 'weights', 'digits', 'cd_digits16_ema.pt'), '--work-dir',
+         str(tmp_path / 'm'), '--out', str(tmp_path / 'm.json'), '--cfg-options',
+         'test_evaluator.metrics.0.fake_nums=200'],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / 'm.json').read_text())
+    assert metrics['digits-1k/confident'] >= 0.9
+    assert metrics['digits-1k/accuracy'] >= 0.9  # the labels the model drew
+    assert 0 < metrics['digits-1k/frechet'] < 500

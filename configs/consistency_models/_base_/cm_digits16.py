@@ -19,8 +19,8 @@ model = dict(
         use_scale_shift_norm=True,
         resblock_updown=True,
         dropout=0.1),
-    denoiser=dict(type='KarrasDenoiser', sigma_data=0.5, sigma_min=0.002, sigma_max=80.0,
-                  rho=7.0, weight_schedule='uniform'),
+    precond=dict(type='KarrasPrecond', sigma_data=0.5, sigma_min=0.002, sigma_max=80.0,
+                 rho=7.0, weight_schedule='uniform'),
     model_path=None,
     sampler='onestep',
     steps=40,
@@ -42,6 +42,18 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4))
 # constant LR; an explicit no-op schedule, so that mmengine's CheckpointHook and
 # Runner.resume have one to save and restore (else they warn every run)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
+# evaluation (tools/test.py, MMagic's too): 1,000 samples scored by the shipped
+# digits classifier, offline (mmagic_cm.evaluation.DigitsMetric)
+test_cfg = dict(type='MultiTestLoop')
+test_dataloader = dict(
+    batch_size=100,
+    num_workers=0,
+    dataset=dict(
+        type='DigitsDataset', image_size=16, split='test',
+        pipeline=[dict(type='PackInputs', keys=['gt'])]),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+test_evaluator = dict(
+    type='Evaluator', metrics=[dict(type='DigitsMetric', fake_nums=1000, prefix='digits-1k')])
 custom_hooks = [dict(type='ConsistencyEMAHook'), dict(type='WeightsOnlyCheckpointHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
