@@ -10,12 +10,13 @@ Layers (each imports only those above it): ``checkpoint``, ``fileio``,
 -> ``editing``, ``evaluation`` -> ``apis``; ``tools/`` and ``demo/`` parse
 arguments and call ``apis``. See docs/architecture.md.
 """
-from ._mmcv_compat import install_mmcv_ext_standin
+from .registry import CORE_ONLY
 
-install_mmcv_ext_standin()
+if not CORE_ONLY:  # MMagic is there (the normal case; see registry.py)
+    from ._mmcv_compat import install_mmcv_ext_standin
+    install_mmcv_ext_standin()
 
-from . import datasets, evaluation, models, training  # noqa: E402,F401  (registers them)
-from .apis.inferencer import install_inferencer_hook  # noqa: E402
+from . import datasets, models, training  # noqa: E402,F401  (registers the modules)
 from .checkpoint import CheckpointError  # noqa: E402
 from .models import (  # noqa: E402
                      ConsistencyModel,
@@ -28,7 +29,9 @@ from .models import (  # noqa: E402
 )
 from .version import __version__  # noqa: E402
 
-install_inferencer_hook()
+if not CORE_ONLY:
+    from .apis.inferencer import install_inferencer_hook
+    install_inferencer_hook()
 
 __all__ = [
     'CheckpointError', 'ConsistencyModel', 'ConsistencyUNetModel', 'Denoiser',

@@ -83,3 +83,12 @@ def expand_labels(labels: Optional[List[int]], num_samples: int) -> Optional[Lis
         raise ValueError(f'{len(labels)} labels for {num_samples} samples: give one label '
                          f'or exactly {num_samples}')
     return list(labels)
+
+
+def labels_of_data_samples(data_samples) -> Optional[torch.Tensor]:
+    """(N,) long labels from DataSamples: a list, or MMagic's stacked batch."""
+    items = data_samples if isinstance(data_samples, (list, tuple)) else [data_samples]
+    found = [getattr(ds, 'gt_label', None) for ds in items]
+    if any(f is None for f in found):
+        return None
+    return torch.cat([f.label.reshape(-1) for f in found]).long()

@@ -20,9 +20,11 @@ RANKS = [
     ('mmagic_cm.training', ),
     ('mmagic_cm.editing', 'mmagic_cm.evaluation', 'mmagic_cm.convert',
      'mmagic_cm.conversion', 'mmagic_cm.shards'),
-    ('mmagic_cm.apis', ),
+    ('mmagic_cm.apis', 'mmagic_cm.apps'),
     # the package's own __init__ and support for tests, fixtures and tools
-    ('mmagic_cm', 'mmagic_cm.testing', 'mmagic_cm.reference', 'mmagic_cm.quiet'),
+    ('mmagic_cm', 'mmagic_cm.testing', 'mmagic_cm.reference', 'mmagic_cm.benchmark',
+     'mmagic_cm.gpu_check',
+     'mmagic_cm.quiet'),
 ]
 
 

@@ -1,6 +1,7 @@
-"""Evaluation: MMagic metric preflight (``resources``), the digits metrics (also as
-MMagic's ``DigitsMetric``), PSNR and the editing measurements."""
-from .digits_metric import DigitsMetric
+"""Evaluation: MMagic metric preflight (``resources``), the digits metrics,
+PSNR and the editing measurements. MMagic's ``DigitsMetric`` lives in
+``digits_metric``, imported by the configs that use it (it loads MMagic's
+metrics, which take seconds to import)."""
 from .quality import psnr
 from .resources import (
                         TERO_INCEPTION_URL,
@@ -9,5 +10,5 @@ from .resources import (
                         required_files,
 )
 
-__all__ = ['DigitsMetric', 'psnr', 'EvaluationSetupError', 'TERO_INCEPTION_URL',
+__all__ = ['psnr', 'EvaluationSetupError', 'TERO_INCEPTION_URL',
            'check_eval_resources', 'required_files']

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..checkpoint import ema_key
 from ..images import to_uint8
-from ..labels import LabelSpec, expand_labels, parse_labels
+from ..labels import LabelSpec, expand_labels, labels_of_data_samples, parse_labels
 from ..registry import MODELS
 from .batching import pad_rows, run_batches
 from .fast import AutocastNet, InferenceUNets
@@ -35,7 +35,13 @@ from .noise import get_generator
 from .precond import Denoiser, KarrasPrecond, build_precond, merge_precond_configs
 from .samplers import karras_sample
 from .settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
-from .weights import LOCAL_CHECKPOINT_HINT, LazyWeightsMixin, build_unet  # noqa: F401
+from .weights import (  # noqa: F401  (LOCAL_CHECKPOINT_HINT re-exported)
+    LOCAL_CHECKPOINT_HINT,
+    LazyWeightsMixin,
+    build_unet,
+    objective_keys_in,
+    plain_state_keys,
+)
 
 #: training_mode -> registered objective (``train_cfg.type`` picks one directly)
 OBJECTIVES = {'edm': 'EDMObjective', 'consistency_distillation': 'ConsistencyDistillation',
@@ -106,8 +112,8 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         if self.train_cfg:
             self._build_training_state(unet)
         self.setup_lazy_weights()
-        self.register_load_state_dict_pre_hook(_objective_keys_in)
-        self._register_state_dict_hook(_plain_state_keys)
+        self.register_load_state_dict_pre_hook(objective_keys_in)
+        self._register_state_dict_hook(plain_state_keys)
 
     def _build_training_state(self, unet_cfg) -> None:
         """The step counter, the objective (target, teacher, metric) and the EMAs."""
@@ -264,7 +270,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                 give it, the starting ``noise`` and ``gt_label``.
         """
         if mode == 'loss':
-            labels = None if self.num_classes is None else _labels_of(data_samples)
+            labels = None if self.num_classes is None else labels_of_data_samples(data_samples)
             return self.training_loss(inputs, None if labels is None else
                                       labels.to(inputs.device))
         from mmagic.structures import DataSample
@@ -379,7 +385,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
     def _forward_labels(self, labels: LabelSpec, data_samples, num: int
                         ) -> Optional[torch.Tensor]:
         if labels is None and data_samples and self.num_classes is not None:
-            labels = _labels_of(data_samples)
+            labels = labels_of_data_samples(data_samples)
         parsed = parse_labels(labels, self.num_classes)
         if parsed is None:
             if self.num_classes is None:
@@ -408,34 +414,3 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     """A training step's seed from (train_cfg.seed, step, rank); the hash of a
     tuple of ints is the same in every Python process."""
     return hash((int(seed), step, rank)) & (2**62 - 1)
-
-
-def _labels_of(data_samples) -> Optional[torch.Tensor]:
-    """(N,) long labels from DataSamples: a list, or MMagic's stacked batch."""
-    items = data_samples if isinstance(data_samples, (list, tuple)) else [data_samples]
-    found = [getattr(ds, 'gt_label', None) for ds in items]
-    if any(f is None for f in found):
-        return None
-    return torch.cat([f.label.reshape(-1) for f in found]).long()
-
-
-def _plain_state_keys(module, state_dict, prefix, local_metadata) -> None:
-    """State-dict hook: checkpoints keep their format: the objective's state
-    (``target_unet.*``, ``loss_metric.*``) at the top level, and contiguous
-    tensors (channels_last sampling converts the float32 UNet in place)."""
-    inner = prefix + 'objective.'
-    for key in list(state_dict):
-        value = state_dict.pop(key)
-        if torch.is_tensor(value) and not value.is_contiguous():
-            value = value.contiguous()
-        state_dict[prefix + key[len(inner):] if key.startswith(inner) else key] = value
-
-
-def _objective_keys_in(module, state_dict, prefix, *args) -> None:
-    """Load-state-dict pre-hook: top-level objective keys back under ``objective.``."""
-    if not module.trainable:
-        return
-    children = {name for name, _ in module.objective.named_children()}
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        if key[len(prefix):].split('.', 1)[0] in children:
-            state_dict[prefix + 'objective.' + key[len(prefix):]] = state_dict.pop(key)

@@ -200,3 +200,25 @@ def _copy_prefixes(key: str):
         yield 'target_unet.'
     elif key.startswith('ema_unets.') and '.module.' in key:
         yield key.split('.module.', 1)[0] + '.module.'
+
+
+def plain_state_keys(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: checkpoints keep their format: the objective's state
+    (``target_unet.*``, ``loss_metric.*``) at the top level, and contiguous
+    tensors (channels_last sampling converts the float32 UNet in place)."""
+    inner = prefix + 'objective.'
+    for key in list(state_dict):
+        value = state_dict.pop(key)
+        if torch.is_tensor(value) and not value.is_contiguous():
+            value = value.contiguous()
+        state_dict[prefix + key[len(inner):] if key.startswith(inner) else key] = value
+
+
+def objective_keys_in(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: top-level objective keys back under ``objective.``."""
+    if not module.trainable:
+        return
+    children = {name for name, _ in module.objective.named_children()}
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        if key[len(prefix):].split('.', 1)[0] in children:
+            state_dict[prefix + 'objective.' + key[len(prefix):]] = state_dict.pop(key)

@@ -54,6 +54,9 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_evaluator = dict(
     type='Evaluator', metrics=[dict(type='DigitsMetric', fake_nums=1000, prefix='digits-1k')])
+# DigitsMetric imports MMagic's metrics (seconds): only configs that use it load it
+custom_imports = dict(imports=['mmagic_cm', 'mmagic_cm.evaluation.digits_metric'],
+                      allow_failed_imports=False)
 custom_hooks = [dict(type='ConsistencyEMAHook'), dict(type='WeightsOnlyCheckpointHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),

@@ -1,0 +1,460 @@
+"""The web demo's functions, without Gradio: one model, generation and editing.
+
+:class:`DemoApp` holds one :class:`~mmagic_cm.models.ConsistencyModel` and
+answers the demo's requests one at a time (a lock, besides Gradio's queue):
+
+    app = DemoApp.from_config('configs/consistency_models/'
+                              'consistency_models_cd_digits-onestep-16x16.py')
+    res = app.generate(8, label='7', seed=0)      # DemoResult: uint8 images, NFE, seconds
+    res = app.edit('inpaint', 'digit_7.png', mask='bottom', label='7')
+
+Inputs are what a page or an API client sends: image files (or arrays),
+labels as text ('7', 'king penguin', '145: king penguin'), ``ts`` as
+'0,22,39'. Bad input raises ``ValueError`` with a one-line message for the
+page; :mod:`.ui` shows it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import os.path as osp
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..editing import TASKS, edit
+from ..editing.io import FIT_MODES, to_rgb
+from ..labels import imagenet_class_names, parse_labels
+from ..models.settings import SAMPLER_NAMES
+from ..zoo import default_config_root
+
+#: samplers of consistency models; EDM teachers take the others
+CM_SAMPLERS = ('onestep', 'multistep')
+EDM_SAMPLERS = tuple(s for s in SAMPLER_NAMES if s not in CM_SAMPLERS)
+#: the label choice that draws seeded random classes
+RANDOM_LABEL = 'random'
+#: what the demo's image inputs may be
+ImageInput = Union[None, str, np.ndarray, 'PIL.Image.Image']  # noqa: F821
+
+
+@dataclass
+class DemoResult:
+    """One request's outputs: uint8 (N, H, W, 3) ``images``; ``observed``: the
+    input as the task saw it (editing); ``nfe``: network calls per image."""
+    images: np.ndarray
+    observed: Optional[np.ndarray] = None
+    labels: Optional[np.ndarray] = None
+    nfe: int = 0
+    seconds: float = 0.0
+    captions: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        n = len(self.images)
+        return (f'{n} image{"s" if n != 1 else ""} · NFE {self.nfe} · '
+                f'{self.seconds:.2f} s')
+
+
+class _CountingDenoiser:
+    """Calls a denoiser and counts the calls."""
+
+    def __init__(self, denoiser, counter: list):
+        self.denoiser, self.counter = denoiser, counter
+
+    def __call__(self, *args, **kwargs):
+        self.counter[0] += 1
+        return self.denoiser(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def count_network_calls(model):
+    """Count the denoiser calls the model makes inside the block: yields a
+    one-element list holding the count (all batches together)."""
+    counter = [0]
+    original = model.sampling_denoiser
+
+    def counting(*args, **kwargs):
+        return _CountingDenoiser(original(*args, **kwargs), counter)
+
+    model.sampling_denoiser = counting  # an instance attribute shadows the method
+    try:
+        yield counter
+    finally:
+        del model.sampling_denoiser
+
+
+def sample_images_folder() -> Optional[str]:
+    """The shipped digits (``demo/editing/digits``), or None outside the repository."""
+    root = default_config_root()
+    folder = None if root is None else osp.join(str(root.parent), 'demo', 'editing', 'digits')
+    return folder if folder and osp.isdir(folder) else None
+
+
+# ---------------------------------------------------------------- image inputs
+def open_image(value: ImageInput, what: str = 'image'):
+    """A PIL RGB image from a file path, an array or a PIL image."""
+    from PIL import Image, UnidentifiedImageError
+    if value is None:
+        raise ValueError(f'no {what}: upload one (PNG or JPEG) or pick a sample')
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            img = Image.open(value)
+            img.load()
+        except FileNotFoundError:
+            raise ValueError(f'{what} {osp.basename(str(value))}: no such file') from None
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise ValueError(f'{what} {osp.basename(str(value))} is not a readable image; '
+                             'give a PNG or JPEG file') from None
+    elif isinstance(value, np.ndarray):
+        arr = value
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+            raise ValueError(f'{what} has shape {value.shape}; expected (H, W), (H, W, 3) '
+                             'or (H, W, 4)')
+        img = Image.fromarray(arr)
+    else:
+        img = value
+    return to_rgb(img)
+
+
+def fit_image(img, size: int, fit: str = 'resize', what: str = 'image',
+              resample: Optional[int] = None):
+    """``img`` (PIL) as ``size`` x ``size``: 'resize' (stretch), 'center-crop'
+    (scale the short side, crop the middle) or 'none' (another size is an
+    error), as ``tools/edit.py --fit``."""
+    from PIL import Image
+    if fit not in FIT_MODES:
+        raise ValueError(f'fit {fit!r}: choose one of {", ".join(FIT_MODES)}')
+    resample = Image.BICUBIC if resample is None else resample
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    if fit == 'none':
+        raise ValueError(f'the {what} is {w}x{h} but this model takes {size}x{size} images; '
+                         'choose "resize" or "center-crop"')
+    if fit == 'center-crop':
+        scale = size / min(w, h)
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                         resample)
+        w, h = img.size
+        left, top = (w - size) // 2, (h - size) // 2
+        return img.crop((left, top, left + size, top + size))
+    return img.resize((size, size), resample)
+
+
+def read_image(value: ImageInput, size: int, fit: str = 'resize', what: str = 'image'
+               ) -> np.ndarray:
+    """uint8 (size, size, 3) from a file, array or PIL image, fitted."""
+    return np.asarray(fit_image(open_image(value, what), size, fit, what), dtype=np.uint8)
+
+
+def read_superres_input(value: ImageInput, size: int, patch_size: int, fit: str = 'resize'
+                        ) -> np.ndarray:
+    """A super-resolution input: a low-resolution image of ``size / patch_size``
+    pixels (each pixel becomes a patch) or any other image, fitted to ``size``."""
+    img = open_image(value)
+    low = size // patch_size
+    if img.size == (low, low) and low != size:
+        arr = np.asarray(img, dtype=np.uint8)
+        return arr.repeat(patch_size, 0).repeat(patch_size, 1)
+    return np.asarray(fit_image(img, size, fit), dtype=np.uint8)
+
+
+def downscale(arr: np.ndarray, size: int) -> np.ndarray:
+    """A canvas (H, W[, C]) uint8 -> (size, size[, C]) by area averaging: a
+    nearest-neighbour enlargement comes back exactly."""
+    from PIL import Image
+    if arr.shape[:2] == (size, size):
+        return arr
+    return np.asarray(Image.fromarray(arr).resize((size, size), Image.BOX))
+
+
+def enlarge(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (H, W, C) -> nearest-neighbour enlargement to about ``size`` px
+    (a whole factor; images already that large are kept)."""
+    factor = max(1, size // max(images.shape[:2]))
+    return images.repeat(factor, 0).repeat(factor, 1)
+
+
+def mask_from_layers(layers: Sequence[np.ndarray], size: int, threshold: float = 0.25
+                     ) -> Optional[np.ndarray]:
+    """An inpainting mask (1 = keep) from the brush layers of an image editor:
+    a model pixel is filled where the strokes cover at least ``threshold`` of
+    it. None when nothing is painted."""
+    painted = None
+    for layer in layers or ():
+        layer = np.asarray(layer)
+        if layer.ndim == 3 and layer.shape[-1] == 4:
+            alpha = layer[..., 3]
+        elif layer.ndim == 3:
+            alpha = np.where(layer.max(-1) > 0, 255, 0).astype(np.uint8)
+        else:
+            alpha = layer
+        painted = alpha if painted is None else np.maximum(painted, alpha)
+    if painted is None or not painted.any():
+        return None
+    coverage = downscale(painted.astype(np.uint8), size).astype(np.float32) / 255
+    return (coverage < threshold).astype(np.float32)
+
+
+def read_mask(value, size: int, fit: str = 'resize') -> Union[str, np.ndarray]:
+    """An inpainting mask: a built-in name, a black-and-white file (white = keep,
+    grey thresholded) or a 0/1 array, as (size, size) 1 = keep."""
+    from PIL import Image
+    if isinstance(value, str) and not osp.exists(value):
+        return value  # a built-in name; edit() checks it
+    if isinstance(value, np.ndarray) and value.ndim == 2 and value.max() <= 1:
+        return value.astype(np.float32)
+    img = open_image(value, 'mask').convert('L')
+    img = fit_image(img, size, fit, 'mask', Image.NEAREST)
+    return (np.asarray(img) >= 128).astype(np.float32)
+
+
+def grid_strip(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, C) side by side: (H, N*W, C)."""
+    return np.concatenate(list(images), axis=1)
+
+
+def write_gif(images: np.ndarray, path: str, size: int = 128, ms: int = 150) -> str:
+    """An animated GIF going through ``images`` and back, enlarged to ~``size`` px."""
+    from PIL import Image
+    frames = [Image.fromarray(enlarge(img, size)) for img in images]
+    frames = frames + frames[-2:0:-1]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms, loop=0)
+    return path
+
+
+def write_downloads(result: DemoResult, folder: str, stem: str = 'samples'
+                    ) -> Tuple[str, str]:
+    """``<stem>.npz`` (``arr_0`` images, ``arr_1`` labels, as ``tools/sample.py``)
+    and ``<stem>.png`` (a grid) in ``folder``; returns their paths."""
+    from PIL import Image
+
+    from ..images import make_grid
+    os.makedirs(folder, exist_ok=True)
+    npz = osp.join(folder, f'{stem}.npz')
+    arrays = [result.images] + ([] if result.labels is None else [result.labels])
+    np.savez(npz, *arrays)
+    png = osp.join(folder, f'{stem}.png')
+    Image.fromarray(make_grid(result.images)).save(png)
+    return npz, png
+
+
+# ---------------------------------------------------------------- the app
+class DemoApp:
+    """One model, shared by every request (one at a time).
+
+    Args:
+        model: a sampling :class:`~mmagic_cm.models.ConsistencyModel`.
+        name: shown on the page (the config's name).
+        max_images: the most images one request may ask for.
+    """
+
+    def __init__(self, model, name: str = '', max_images: int = 64):
+        self.model = model
+        self.name = name
+        self.max_images = int(max_images)
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: str, checkpoint: Optional[str] = None,
+                    device: Optional[str] = None, **kwargs) -> DemoApp:
+        """Build the model and read its weights now (a bad checkpoint fails
+        here, with :class:`~mmagic_cm.checkpoint.CheckpointError`)."""
+        from ..apis import init_model
+        model = init_model(config, checkpoint=checkpoint, device=device)
+        model.materialize()
+        name = osp.splitext(osp.basename(config))[0]
+        return cls(model, name=name, **kwargs)
+
+    # ------------------------------------------------------------ facts
+    @property
+    def size(self) -> int:
+        return self.model.image_shape[-1]
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        return self.model.num_classes
+
+    @property
+    def is_consistency(self) -> bool:
+        """CD/CT models (one- and multistep, editing); else an EDM teacher."""
+        return bool(self.model.precond.boundary_condition)
+
+    @property
+    def samplers(self) -> Tuple[str, ...]:
+        return CM_SAMPLERS if self.is_consistency else EDM_SAMPLERS
+
+    @property
+    def default_sampler(self) -> str:
+        s = self.model.sample_settings.sampler
+        return s if s in self.samplers else self.samplers[0]
+
+    @property
+    def default_steps(self) -> int:
+        return int(self.model.sample_settings.steps)
+
+    @property
+    def default_ts(self) -> str:
+        ts = self.model.sample_settings.ts
+        if self.model.sample_settings.sampler == 'multistep' and ts:
+            return ','.join(str(t) for t in ts)
+        return '0,22,39'
+
+    def patch_sizes(self) -> List[int]:
+        """Super-resolution patch sides: divisors of the size, below it."""
+        return [p for p in range(2, self.size) if self.size % p == 0]
+
+    def class_choices(self) -> List[str]:
+        """Label choices for the page: digits 0-9, ImageNet 'index: name', else indices."""
+        if self.num_classes is None:
+            return []
+        if self.num_classes == 1000:
+            return [f'{i}: {n}' for i, n in enumerate(imagenet_class_names())]
+        return [str(i) for i in range(self.num_classes)]
+
+    def describe(self) -> str:
+        kind = 'consistency model' if self.is_consistency else 'EDM teacher'
+        classes = (f'{self.num_classes} classes' if self.num_classes
+                   else 'unconditional')
+        return (f'**{self.name or "model"}**: {kind}, {self.size}x{self.size} px, {classes}, '
+                f'on {self.model.device}')
+
+    # ------------------------------------------------------------ inputs
+    def parse_label(self, label, allow_random: bool = False) -> Optional[List[int]]:
+        """Class indices from text ('7', '3,8', 'king penguin', '145: king penguin');
+        None for unconditional models (and 'random' when allowed)."""
+        if self.num_classes is None:
+            return None
+        if isinstance(label, (int, np.integer)):
+            label = str(int(label))
+        if label is None or isinstance(label, str) and not label.strip():
+            if allow_random:
+                return None
+            raise ValueError('choose a class: this model is class-conditional')
+        if isinstance(label, str):
+            if label.strip().lower() == RANDOM_LABEL:
+                if allow_random:
+                    return None
+                raise ValueError('choose a class: this model is class-conditional')
+            items = [p.strip() for p in label.split(',')] if ',' in label else [label.strip()]
+            # '145: king penguin' (the page's choices) -> 145
+            items = [p.split(':', 1)[0].strip() if ':' in p and
+                     p.split(':', 1)[0].strip().isdigit() else p for p in items]
+            label = ','.join(items)
+        return parse_labels(label, self.num_classes)
+
+    def caption(self, label: Optional[int]) -> str:
+        if label is None:
+            return ''
+        if self.num_classes == 1000:
+            return f'{label}: {imagenet_class_names()[label]}'
+        return str(label)
+
+    def _checked_count(self, num: int) -> int:
+        try:
+            num = int(num)
+        except (TypeError, ValueError):
+            raise ValueError(f'number of images must be an integer, got {num!r}') from None
+        if not 1 <= num <= self.max_images:
+            raise ValueError(f'number of images must be in [1, {self.max_images}], got {num}')
+        return num
+
+    # ------------------------------------------------------------ requests
+    def generate(self, num_images: int = 1, label=None, seed: int = 0,
+                 sampler: Optional[str] = None, steps: Optional[int] = None,
+                 ts: Optional[str] = None, progress: bool = False) -> DemoResult:
+        """Sample ``num_images`` images of ``label`` (None/'random': seeded random
+        classes); ``sampler`` of :attr:`samplers`; ``ts``/``steps`` for multistep."""
+        num = self._checked_count(num_images)
+        labels = self.parse_label(label, allow_random=True)
+        sampler = sampler or self.default_sampler
+        if sampler not in self.samplers:
+            raise ValueError(f'sampler {sampler!r} does not fit this model; choose one of '
+                             f'{", ".join(self.samplers)}')
+        overrides = dict(sampler=sampler, seed=int(seed))
+        if steps not in (None, ''):
+            overrides['steps'] = int(steps)
+        if sampler == 'multistep':
+            overrides['ts'] = ts if ts and str(ts).strip() else self.default_ts
+        with self.lock, count_network_calls(self.model) as calls:
+            self.model.settings(**overrides)  # bad settings fail before any work
+            start = time.perf_counter()
+            images, out_labels = self.model.sample(num, labels=labels, progress=progress,
+                                                   **overrides)
+            seconds = time.perf_counter() - start
+        batches = -(-num // self.model.settings(**overrides).batch_size)
+        captions = ([self.caption(int(y)) for y in out_labels] if out_labels is not None
+                    else [''] * num)
+        return DemoResult(images, None, out_labels, calls[0] // batches, seconds, captions)
+
+    def edit(self, task: str, image: ImageInput = None, mask=None, label=None,
+             sigma: Optional[float] = None, patch_size: int = 4, add_noise: bool = True,
+             num_points: int = 8, seed: int = 0, ts: Optional[str] = None,
+             steps: Optional[int] = None, fit: str = 'resize', progress: bool = False
+             ) -> DemoResult:
+        """Edit one image (``task`` of :data:`~mmagic_cm.editing.TASKS`).
+
+        Args:
+            image: file path, uint8 array or PIL image; another size is fitted
+                with ``fit`` ('resize', 'center-crop', 'none' = error).
+                Super-resolution also takes size/patch_size images.
+            mask: inpainting: a built-in name ('bottom', 'box', ...), a black
+                and white image (white = keep) or a 0/1 array (1 = keep).
+            label: the class (interpolate: 'a,b' or one).
+            ts: grid indices ('0,10,20,30,39'); empty: the library's default
+                (interpolate: one step).
+        """
+        if task not in TASKS:
+            raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
+        if not self.is_consistency:
+            raise ValueError('editing needs a consistency model (CD or CT); this one is an '
+                             'EDM teacher: start the demo with a CD or CT config')
+        labels = self.parse_label(label)
+        if task == 'interpolate':
+            if labels is not None and len(labels) not in (1, 2):
+                raise ValueError('interpolation takes one class or two (start, end)')
+            images = None
+        else:
+            if labels is not None and len(labels) != 1:
+                raise ValueError('give one class for the image')
+            if task == 'superres':
+                images = read_superres_input(image, self.size, int(patch_size), fit)
+            else:
+                images = read_image(image, self.size, fit)
+            images = images[None]
+        if task == 'inpaint':
+            if mask is None or isinstance(mask, str) and not mask.strip():
+                raise ValueError('brush the region to fill (or pick a built-in mask) first')
+            mask = read_mask(mask, self.size, fit)
+            if isinstance(mask, np.ndarray) and not (mask == 0).any():
+                raise ValueError('the mask is empty: brush the region to fill first')
+        if task in ('denoise', 'stroke') and sigma is None:
+            raise ValueError(f'{task} needs a noise level sigma')
+        kwargs = dict(labels=labels, ts=ts if ts and str(ts).strip() else None, seed=int(seed),
+                      progress=progress)
+        if steps not in (None, ''):
+            kwargs['steps'] = int(steps)
+        if task == 'inpaint':
+            kwargs['mask'] = mask
+        elif task == 'superres':
+            kwargs['patch_size'] = int(patch_size)
+        elif task in ('denoise', 'stroke'):
+            kwargs['sigma'] = float(sigma)
+            kwargs['add_noise'] = bool(add_noise) if task == 'denoise' else False
+        elif task == 'interpolate':
+            kwargs['num_points'] = int(num_points)
+        with self.lock, count_network_calls(self.model) as calls:
+            start = time.perf_counter()
+            res = edit(self.model, task, images, **kwargs)
+            seconds = time.perf_counter() - start
+        # one image (interpolation: all points) is one batch: calls = NFE
+        captions = ([self.caption(int(y)) for y in res.labels] if res.labels is not None
+                    else [''] * len(res.images))
+        return DemoResult(res.images, res.observed, res.labels, calls[0], seconds, captions)
+

@@ -1,0 +1,605 @@
+"""Sampling speed measurements (``tools/benchmark.py``): images/s, latency,
+peak memory and achieved GFLOP/s of our sampling next to diffusers' pipeline
+and the original code on the same weights (see the tool's docstring).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+# ------------------------------------------------------------------ measuring
+class PeakMemory:
+    """Peak memory of the code inside: CUDA max allocated, or process RSS.
+
+    On the CPU a thread polls ``/proc/self/statm`` every millisecond; the
+    result is the process's peak resident set during the block (weights of
+    every model loaded included) and its rise over the start.
+    """
+
+    def __init__(self, device):
+        import torch
+        self.torch = torch
+        self.cuda = torch.device(device).type == 'cuda'
+        self.peak = self.start = 0
+
+    @staticmethod
+    def rss() -> int:
+        try:
+            with open('/proc/self/statm') as f:
+                return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+        except (OSError, ValueError):  # not Linux
+            import resource
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def __enter__(self):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.reset_peak_memory_stats()
+            self.start = self.torch.cuda.memory_allocated()
+        else:
+            self.start = self.peak = self.rss()
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, self.rss())
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.peak = self.torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self.rss())
+
+
+def timed(fn: Callable, device) -> float:
+    """Seconds of ``fn()``; on CUDA between synchronised CUDA events."""
+    import torch
+    if torch.device(device).type == 'cuda':
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def matmul_gflops(dtype, device, n: int = 4096, reps: int = 5) -> float:
+    """Best GFLOP/s of an n x n x n matrix product in ``dtype`` on ``device``."""
+    import torch
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    with torch.inference_mode():
+        a @ b
+        best = min(timed(lambda: a @ b, device) for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+def unet_flops(unet_cfg: dict, batch: int = 1) -> int:
+    """FLOPs of one UNet forward on ``batch`` images, counted on the meta device."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mmagic_cm.models.weights import build_unet
+    with torch.device('meta'):
+        unet = build_unet(unet_cfg)
+        size = unet.image_size
+        x = torch.empty(batch, unet.in_channels, size, size)
+        t = torch.empty(batch)
+        y = torch.zeros(batch, dtype=torch.long) if unet.num_classes else None
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            unet(x, t, y)
+    return counter.get_total_flops()
+
+
+def batch_psnr(a, b) -> float:
+    """One PSNR (dB) over two batches of images in [-1, 1]."""
+    from mmagic_cm.evaluation import psnr
+    return float(psnr(a.reshape(1, -1), b.reshape(1, -1)))
+
+
+# ------------------------------------------------------------ implementations
+class Setup:
+    """What every implementation needs: config, weights, sampler settings."""
+
+    def __init__(self, args):
+        import torch
+        from mmengine.config import Config
+
+        import mmagic_cm  # noqa: F401
+        from mmagic_cm.checkpoint import load_unet_state_dict
+        from mmagic_cm.models.sigmas import check_ts
+        from mmagic_cm.models.weights import build_unet
+        from mmagic_cm.testing import seeded_state_dict
+
+        cfg = Config.fromfile(args.config)
+        self.model_cfg = cfg.model.to_dict()
+        self.unet_cfg = dict(self.model_cfg['unet'])
+        self.device = torch.device(args.device)
+        self.sampler = args.sampler or (self.model_cfg.get('sampler') if self.model_cfg.get(
+            'sampler') in ('onestep', 'multistep') else 'onestep')
+        self.steps = args.steps or int(self.model_cfg.get('steps', 40))
+        self.ts = None
+        if self.sampler == 'multistep':
+            self.ts = check_ts(args.ts or self.model_cfg.get('ts') or '0,22,39', self.steps)
+        self.nfe = 1 if self.sampler == 'onestep' else len(self.ts) - 1
+        with torch.device('meta'):
+            meta = build_unet(self.unet_cfg)
+        if args.checkpoint:
+            self.state_dict = load_unet_state_dict(args.checkpoint)
+            self.weights = args.checkpoint
+        else:
+            self.state_dict = seeded_state_dict(
+                [(k, v.shape) for k, v in meta.state_dict().items()], seed=0)
+            self.weights = 'seeded random (seed 0)'
+        self.num_classes = meta.num_classes
+        self.shape = (meta.in_channels, meta.image_size, meta.image_size)
+        from mmagic_cm.models.precond import merge_precond_configs
+        den = dict(merge_precond_configs(self.model_cfg.get('precond'),
+                                         self.model_cfg.get('denoiser')) or {})
+        den.pop('type', None)
+        self.sigma_min = den.get('sigma_min', 0.002)
+        self.sigma_max = den.get('sigma_max', 80.0)
+        self.denoiser_cfg = den
+        self.params = sum(v.numel() for v in meta.parameters())
+        self.compile_mode = args.compile_mode
+
+    def inputs(self, batch: int):
+        import torch
+        gen = torch.Generator().manual_seed(batch)
+        noise = torch.randn(batch, *self.shape, generator=gen).to(self.device)
+        labels = None
+        if self.num_classes:
+            labels = (torch.arange(batch) * 7 % self.num_classes).to(self.device)
+        return noise, labels
+
+
+class Ours:
+    """``ConsistencyModel.sample_batch`` with the fast paths as options."""
+
+    name = 'mmagic_cm'
+
+    def __init__(self, setup: Setup):
+        import torch
+
+        from mmagic_cm.models.weights import build_unet
+        from mmagic_cm.registry import MODELS
+        self.setup = setup
+        with torch.device('meta'):
+            unet = build_unet(setup.unet_cfg)
+        unet.load_state_dict(setup.state_dict, strict=True, assign=True)
+        unet.float()
+        cfg = dict(setup.model_cfg, unet=unet, model_path=None, train_cfg=None)
+        self.model = MODELS.build(cfg).to(setup.device).eval()
+
+    def runner(self, batch: int, dtype: str, channels_last: bool, compile: bool):
+        import torch
+
+        from mmagic_cm.models.noise import get_generator
+        noise, labels = self.setup.inputs(batch)
+        if compile and self.setup.compile_mode:
+            compile = self.setup.compile_mode
+        kw = dict(sampler=self.setup.sampler, steps=self.setup.steps, dtype=dtype,
+                  channels_last=channels_last, compile=compile)
+        if self.setup.ts is not None:
+            kw['ts'] = self.setup.ts
+
+        def run():
+            torch.manual_seed(0)  # multistep's later noise: the same in every call
+            return self.model.sample_batch(batch, get_generator('dummy'), labels, noise=noise,
+                                           **kw)
+        return run
+
+
+class Diffusers:
+    """diffusers' ``ConsistencyModelPipeline`` on the same weights."""
+
+    name = 'diffusers'
+
+    def __init__(self, setup: Setup):
+        import torch
+        from diffusers import CMStochasticIterativeScheduler, ConsistencyModelPipeline
+
+        from mmagic_cm.convert import build_diffusers_unet, diffusers_scheduler_config
+        self.setup = setup
+        unet = build_diffusers_unet(setup.state_dict, setup.unet_cfg, torch.float32)
+        sched = CMStochasticIterativeScheduler(**diffusers_scheduler_config(
+            dict(setup.denoiser_cfg, boundary_condition=True), num_train_timesteps=setup.steps))
+        self.pipe = ConsistencyModelPipeline(unet=unet.to(setup.device), scheduler=sched)
+        self.pipe.set_progress_bar_config(disable=True)
+        self._cast = {}
+
+    def runner(self, batch: int, dtype: str, channels_last: bool, compile: bool):
+        import torch
+
+        from mmagic_cm.models.settings import DTYPES
+        noise, labels = self.setup.inputs(batch)
+        torch_dtype = DTYPES[dtype]
+        pipe, ctx = self.pipe, contextlib.nullcontext
+        if torch_dtype != torch.float32:
+            if self.setup.device.type == 'cuda':  # as diffusers' users: torch_dtype=...
+                if dtype not in self._cast:
+                    from diffusers import ConsistencyModelPipeline
+                    self._cast[dtype] = ConsistencyModelPipeline(
+                        unet=copy.deepcopy(self.pipe.unet).to(torch_dtype),
+                        scheduler=copy.deepcopy(self.pipe.scheduler))
+                    self._cast[dtype].set_progress_bar_config(disable=True)
+                pipe = self._cast[dtype]
+            else:
+                def ctx():
+                    return torch.autocast('cpu', dtype=torch_dtype)
+        kw = dict(num_inference_steps=1)
+        if self.setup.ts is not None:  # grid index i (from sigma_max) is t = steps-1-i
+            kw = dict(num_inference_steps=None,
+                      timesteps=[self.setup.steps - 1 - i for i in self.setup.ts[:-1]])
+        y = None if labels is None else labels
+
+        def run():
+            gen = torch.Generator(noise.device).manual_seed(0)  # its own multistep noise
+            with ctx():
+                out = pipe(batch_size=batch, class_labels=y, latents=noise.to(pipe.unet.dtype),
+                           output_type='pt', generator=gen, **kw).images
+            return out.float() * 2 - 1
+        return run
+
+
+class Original:
+    """The original code's UNet and ``karras_sample`` (flash attention -> SDPA)."""
+
+    name = 'original'
+
+    def __init__(self, setup: Setup, cm_repo: str):
+        import torch
+
+        if not cm_repo or not osp.isdir(osp.join(cm_repo, 'cm')):
+            raise ValueError('--compare original needs --cm-repo (or $CM_REPO): a checkout '
+                             f'of openai/consistency_models; got {cm_repo!r}')
+        from mmagic_cm.models.unet import ConsistencyUNetModel
+        from mmagic_cm.reference import Reference
+        self.setup = setup
+        self.ref = Reference(cm_repo, attention='sdpa')
+        u = setup.unet_cfg
+        with torch.device('meta'):
+            ours = ConsistencyUNetModel(**{k: v for k, v in u.items() if k != 'type'})
+        flags = dict(image_size=ours.image_size, num_channels=ours.model_channels,
+                     num_res_blocks=u.get('num_res_blocks', 2),
+                     channel_mult=','.join(str(c) for c in ours.channel_mult),
+                     attention_resolutions=str(u.get('attention_resolutions', '32,16,8')),
+                     num_heads=u.get('num_heads', 4),
+                     num_head_channels=u.get('num_head_channels', -1),
+                     num_heads_upsample=u.get('num_heads_upsample', -1),
+                     class_cond=ours.num_classes is not None,
+                     use_scale_shift_norm=u.get('use_scale_shift_norm', True),
+                     resblock_updown=u.get('resblock_updown', False),
+                     learn_sigma=u.get('learn_sigma', False), dropout=0.0,
+                     use_checkpoint=False, use_fp16=False, use_new_attention_order=False)
+        if isinstance(u.get('attention_resolutions'), (list, tuple)):
+            flags['attention_resolutions'] = ','.join(map(str, u['attention_resolutions']))
+        if ours.num_classes not in (None, 1000):
+            raise ValueError('--compare original: the original builds 1000 classes only')
+        self.flags = flags
+        with torch.device('meta'):
+            model = self.ref.create_model(**flags)
+        model.load_state_dict(setup.state_dict, strict=True, assign=True)
+        self.models = {'fp32': model.float().eval().to(setup.device)}
+        self.denoiser = self.ref.KarrasDenoiser(
+            sigma_data=setup.denoiser_cfg.get('sigma_data', 0.5), sigma_min=setup.sigma_min,
+            sigma_max=setup.sigma_max, distillation=True, loss_norm='l2')
+
+    def runner(self, batch: int, dtype: str, channels_last: bool, compile: bool):
+        import torch
+        noise, labels = self.setup.inputs(batch)
+        if dtype not in self.models:  # the original's use_fp16 (CUDA)
+            model = copy.deepcopy(self.models['fp32'])
+            model.dtype = torch.float16
+            model.convert_to_fp16()
+            self.models[dtype] = model
+        model = self.models[dtype]
+        s = self.setup
+
+        class FirstNoise:  # the original draws x_T from generator.randn first
+            def randn(self, *shape, device=None, **kw):
+                return noise.to(device)
+
+            def randn_like(self, x):
+                return torch.randn_like(x)
+
+        kwargs = {} if labels is None else {'y': labels}
+
+        def run():
+            torch.manual_seed(0)  # as for mmagic_cm: the same multistep noise
+            with torch.no_grad():
+                return s_sample(FirstNoise())
+
+        def s_sample(gen):
+            return self.ref.karras_sample(
+                self.denoiser, model, (batch, *s.shape), steps=s.steps, model_kwargs=kwargs,
+                device=s.device, clip_denoised=True, sampler=s.sampler,
+                sigma_min=s.sigma_min, sigma_max=s.sigma_max,
+                ts=None if s.ts is None else tuple(s.ts), generator=gen).float()
+        return run
+
+
+# ----------------------------------------------------------------------- rows
+def build_rows(args, setup: Setup, impls: Dict) -> List[dict]:
+    """Rows: ours over every option, then each baseline with its default options."""
+    import torch
+    rows = []
+    for batch in args.batch_sizes:
+        for dtype in args.dtypes:
+            for cl in args.channels_last:
+                for comp in args.compile:
+                    rows.append(dict(impl='mmagic_cm', dtype=dtype, batch=batch,
+                                     channels_last=cl, compile=comp))
+            for name in args.compare:
+                if name == 'original' and dtype != 'fp32' and (
+                        setup.device.type != 'cuda' or dtype != 'fp16'):
+                    continue  # the original runs fp32 (fp16 with use_fp16 on CUDA)
+                rows.append(dict(impl=name, dtype=dtype, batch=batch, channels_last=False,
+                                 compile=False))
+    for row in rows:
+        row['options'] = '+'.join(o for o, on in (('channels_last', row['channels_last']),
+                                                   ('compile', row['compile'])) if on) or '-'
+        if row['impl'] == 'diffusers' and row['dtype'] != 'fp32':
+            row['options'] = 'autocast' if setup.device.type == 'cpu' else 'cast'
+        if row['impl'] == 'original' and row['dtype'] == 'fp16':
+            row['options'] = 'use_fp16'
+        impl = impls[row['impl']]
+        if row['impl'] == 'mmagic_cm':
+            # a model per memory format: channels_last converts the float32
+            # UNet in place, which interleaved rows would redo every call
+            impl = impls.setdefault(('mmagic_cm', row['channels_last']), Ours(setup))
+        row['run'] = impl.runner(row['batch'], row['dtype'], row['channels_last'],
+                                 row['compile'])
+    del torch
+    return rows
+
+
+def _keeping(run: Callable, outputs: list) -> Callable:
+    return lambda: outputs.append(run())
+
+
+def measure(args, setup: Setup, rows: List[dict]) -> None:
+    """Warm up (compile time recorded), then time all rows interleaved."""
+    import torch
+    ctx = torch.inference_mode
+    for row in rows:
+        with ctx(), PeakMemory(setup.device) as mem:
+            t = timed(row['run'], setup.device)
+            for _ in range(max(0, args.warmup - 1)):
+                t = timed(row['run'], setup.device)
+        row['first_s'] = t
+        row['times'] = []
+        row['peak_bytes'], row['start_bytes'] = mem.peak, mem.start
+    for _ in range(args.reps):
+        for row in rows:
+            outputs = []
+            with ctx(), PeakMemory(setup.device) as mem:
+                row['times'].append(timed(_keeping(row['run'], outputs), setup.device))
+            row['peak_bytes'] = max(row['peak_bytes'], mem.peak)
+            row['output'] = outputs[0]
+
+
+def summarize(args, setup: Setup, rows: List[dict], flops_per_image: int,
+              peaks: Dict[str, float]) -> List[dict]:
+    out = []
+    fp32_images = {}
+    for row in rows:
+        med = statistics.median(row['times'])
+        best = min(row['times'])
+        ips = row['batch'] / med
+        gflops = flops_per_image * setup.nfe * ips / 1e9
+        peak = peaks.get(row['dtype'])
+        rec = {k: row[k] for k in ('impl', 'dtype', 'batch', 'options', 'channels_last',
+                                   'compile')}
+        rec.update(images_per_s=ips, s_per_batch=med, s_per_batch_best=best,
+                   s_per_batch_all=row['times'], first_call_s=row['first_s'],
+                   peak_mem_bytes=row['peak_bytes'],
+                   peak_mem_rise_bytes=row['peak_bytes'] - row['start_bytes'],
+                   gflops=gflops, matmul_gflops=peak,
+                   pct_matmul=100 * gflops / peak if peak else None)
+        if args.quality:
+            key = row['batch']
+            if key not in fp32_images:
+                fp32_images[key] = row['output']
+            rec['psnr_db'] = batch_psnr(row['output'].cpu(), fp32_images[key].cpu())
+        out.append(rec)
+    for rec in out:
+        same = [r for r in out if r['batch'] == rec['batch']]
+        orig = [r for r in same if r['impl'] == 'original' and r['dtype'] == 'fp32']
+        diff = [r for r in same if r['impl'] == 'diffusers' and r['dtype'] == rec['dtype']]
+        rec['x_original_fp32'] = (rec['images_per_s'] / orig[0]['images_per_s']
+                                  if orig else None)
+        rec['x_diffusers_same_dtype'] = (rec['images_per_s'] / diff[0]['images_per_s']
+                                         if diff else None)
+    return out
+
+
+def _fmt(v, spec='.2f', none='-'):
+    return none if v is None else format(v, spec)
+
+
+def markdown(results: List[dict], quality: bool) -> str:
+    head = ['impl', 'dtype', 'batch', 'options', 'images/s', 's/batch (median)',
+            's/batch (best)', 'peak mem (GiB)', 'GFLOP/s', '% of matmul', 'x original fp32',
+            'x diffusers']
+    if quality:
+        head.append('PSNR vs fp32 (dB)')
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in results:
+        cells = [r['impl'], r['dtype'], str(r['batch']), r['options'],
+                 _fmt(r['images_per_s'], '.3f'), _fmt(r['s_per_batch'], '.3f'),
+                 _fmt(r['s_per_batch_best'], '.3f'), _fmt(r['peak_mem_bytes'] / 2**30, '.2f'),
+                 _fmt(r['gflops'], '.0f'), _fmt(r['pct_matmul'], '.0f'),
+                 _fmt(r['x_original_fp32']), _fmt(r['x_diffusers_same_dtype'])]
+        if quality:
+            cells.append(_fmt(r.get('psnr_db'), '.1f'))
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def machine(device) -> str:
+    import torch
+    if torch.device(device).type == 'cuda':
+        return torch.cuda.get_device_name(torch.device(device))
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f'{name}, {torch.get_num_threads()} threads'
+
+
+# ---------------------------------------------------------------- first image
+FIRST_IMAGE = r'''
+import sys, time, json
+t0 = time.perf_counter()
+import torch, mmengine, mmagic  # noqa
+import mmagic_cm  # noqa
+from mmagic_cm.apis.sampling import SamplingJob, sample_to_file
+t1 = time.perf_counter()
+r = sample_to_file(SamplingJob(**json.loads({job!r})))
+t2 = time.perf_counter()
+import resource
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+if torch.cuda.is_available() and torch.cuda.is_initialized():
+    peak = torch.cuda.max_memory_allocated()
+print('FIRST_IMAGE_JSON ' + json.dumps(dict(import_s=t1 - t0, build_s=r['build_s'],
+      load_s=r['load_s'], sample_s=r['sample_s'], total_s=t2 - t0, peak_mem_bytes=peak)))
+'''
+
+
+def first_image(args, setup: Optional[Setup] = None) -> dict:
+    """tools/sample.py in a fresh process, one image from a local checkpoint."""
+    checkpoint, tmp = args.checkpoint, None
+    with tempfile.TemporaryDirectory() as folder:
+        if not checkpoint:
+            import torch
+            setup = setup or Setup(args)
+            checkpoint = tmp = osp.join(folder, 'seeded_unet.pt')
+            torch.save(setup.state_dict, tmp)
+        out = osp.join(folder, 'one.npz')
+        results = {}
+        for dtype in args.dtypes:
+            job = dict(config=args.config, checkpoint=checkpoint, num_samples=1,
+                       batch_size=1, out=out, device=args.device, dtype=dtype, progress=False,
+                       channels_last=bool(args.channels_last[-1]))
+            code = FIRST_IMAGE.format(job=json.dumps(job))
+            wall = time.perf_counter()
+            proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                                  cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO + os.pathsep
+                                                     + os.environ.get('PYTHONPATH', '')))
+            wall = time.perf_counter() - wall
+            line = [x for x in proc.stdout.splitlines() if x.startswith('FIRST_IMAGE_JSON')]
+            if proc.returncode or not line:
+                raise RuntimeError(f'tools/sample.py failed:\n{proc.stderr[-3000:]}')
+            res = json.loads(line[0].split(' ', 1)[1])
+            res['wall_s'] = wall
+            results[dtype] = res
+    return dict(checkpoint='temporary file of seeded weights' if tmp else checkpoint,
+                results=results)
+
+
+def first_image_markdown(res: dict) -> str:
+    lines = ['| dtype | import (s) | build (s) | load (s) | build+load (s) | first image (s) '
+             '| command to image (s) | peak mem (GiB) |', '|---|---|---|---|---|---|---|---|']
+    for dtype, r in res['results'].items():
+        lines.append(f"| {dtype} | {r['import_s']:.2f} | {r['build_s']:.2f} | "
+                     f"{r['load_s']:.2f} | {r['build_s'] + r['load_s']:.2f} | "
+                     f"{r['sample_s']:.2f} | {r['wall_s']:.2f} | "
+                     f"{r['peak_mem_bytes'] / 2**30:.2f} |")
+    return '\n'.join(lines)
+
+
+# ----------------------------------------------------------------------- run
+def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
+    """Run the benchmark ``args`` describe (``tools/benchmark.py``'s options).
+
+    Returns:
+        ``(report, text)``: the JSON-able results and the Markdown tables.
+
+    Raises:
+        ValueError: a device, dtype or baseline that cannot run here.
+    """
+    import torch
+
+    from .models.settings import DTYPES, resolve_dtype
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'--device {args.device}: CUDA is not available')
+    unknown = set(args.compare) - {'diffusers', 'original'}
+    if unknown:
+        raise ValueError(f'--compare: unknown {sorted(unknown)}; choose diffusers, original')
+    for dtype in args.dtypes:
+        resolve_dtype(dtype, args.device)
+    report = dict(machine=machine(args.device), torch=torch.__version__, config=args.config,
+                  argv=list(argv or []))
+    if args.first_image:
+        res = first_image(args)
+        report['first_image'] = res
+        return report, (f"# time to first image ({report['machine']}; {res['checkpoint']})\n\n"
+                        + first_image_markdown(res))
+
+    setup = Setup(args)
+    impls = {'mmagic_cm': None}  # built per memory format in build_rows
+    if 'diffusers' in args.compare:
+        impls['diffusers'] = Diffusers(setup)
+    if 'original' in args.compare:
+        impls['original'] = Original(setup, args.cm_repo)
+    flops = unet_flops(setup.unet_cfg)
+    peaks = {}
+    if args.matmul_size:
+        peaks = {d: matmul_gflops(DTYPES[d], setup.device, args.matmul_size)
+                 for d in args.dtypes}
+    rows = build_rows(args, setup, impls)
+    measure(args, setup, rows)
+    if args.matmul_size:  # again: the best of before and after the rows
+        peaks = {d: max(v, matmul_gflops(DTYPES[d], setup.device, args.matmul_size))
+                 for d, v in peaks.items()}
+    results = summarize(args, setup, rows, flops, peaks)
+    report.update(weights=setup.weights, sampler=setup.sampler, nfe=setup.nfe,
+                  ts=setup.ts, params=setup.params, unet_gflop_per_image=flops / 1e9,
+                  matmul_gflops=peaks, reps=args.reps, warmup=args.warmup, rows=results)
+    lines = [
+        f"# {osp.basename(args.config)}: {setup.sampler} ({setup.nfe} UNet forward(s) per "
+        f"image), {setup.params / 1e6:.0f}M parameters, {flops / 1e9:.1f} GFLOP per image "
+        f"per forward; weights: {setup.weights}",
+        f"# machine: {report['machine']}; torch {torch.__version__}; median of {args.reps} "
+        f"interleaved rounds after {args.warmup} warm-up"]
+    if peaks:
+        lines.append('# matmul peak (GFLOP/s): ' + ', '.join(f'{d} {v:.0f}'
+                                                           for d, v in peaks.items()))
+    lines += ['', markdown(results, args.quality)]
+    for r in results:
+        if r['compile']:
+            lines.append(f"# compile + first call: {r['first_call_s']:.1f}s ({r['dtype']}, "
+                         f"batch {r['batch']})")
+    return report, '\n'.join(lines)

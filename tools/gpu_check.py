@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""The prepared GPU check: CUDA parity, fp32/bf16/fp16 throughput against
+diffusers, CUDA graphs, LSUN-256, and training steps with AMP over NCCL.
+
+On the GPU machine (torch + mmengine; diffusers for the baseline; no MMagic
+needed: it runs in core-only mode), one call of a few minutes::
+
+    MMAGIC_CM_CORE_ONLY=1 python tools/gpu_check.py --out $OUT
+
+writes ``gpu_check.json`` and ``gpu_check.md`` (the table for docs/speed.md).
+``--dry-run`` runs every section on the CPU with tiny sizes (CI runs it).
+Exit status 0 when every section ran and every parity case passed, 1 if not.
+See :mod:`mmagic_cm.gpu_check` for what each section measures.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description='Prepared GPU check (parity, speed, training)')
+    p.add_argument('--out', required=True, help='folder for gpu_check.json and gpu_check.md')
+    p.add_argument('--device', help='cuda | cuda:N (default cuda; cpu with --dry-run)')
+    p.add_argument('--dry-run', action='store_true',
+                   help='every section on the CPU with tiny sizes (seconds)')
+    p.add_argument('--budget-s', type=float, default=420.0,
+                   help='throughput rows left when this many seconds have passed are '
+                   'skipped, not run (default %(default)s)')
+    p.add_argument('--sections', default='parity,throughput,lsun,training',
+                   help='comma-separated subset (default: all)')
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmagic_cm.gpu_check import run_gpu_check, summary_ok
+    try:
+        report = run_gpu_check(args.out, args.device, args.dry_run, args.budget_s,
+                               [s.strip() for s in args.sections.split(',') if s.strip()])
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    with open(f'{args.out}/gpu_check.md') as f:
+        print(f.read())
+    return 0 if summary_ok(report) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
