@@ -45,6 +45,9 @@ setup(
     package_data={'mmagic_cm': ['weights/digits/*.pt']},
     extras_require={
         'tests': ['pytest', 'ruff'],
+        # the web demo (demo/gradio_consistency_models.py, mmagic_cm.apps);
+        # the version that installs beside mmagic's pins: requirements/constraints.txt
+        'demo': ['gradio>=5,<6'],
     },
     license='MIT',
 )

@@ -19,6 +19,10 @@ from .registry import MODELS
 PLUGIN_MODELS = {'consistency_models': 'consistency_models/metafile.yml'}
 
 
+class PluginModelError(ValueError):
+    """An unknown setting or input for a plugin model."""
+
+
 def default_config_root() -> Optional[Path]:
     """The repository's ``configs/`` folder, or None when it is missing."""
     root = Path(__file__).resolve().parent.parent / 'configs'
@@ -83,3 +87,21 @@ def configs_fitting(found: Mapping[str, tuple], config_root: Optional[str] = Non
         if signatures[key] == dict(found):
             fits.append(str(path.relative_to(root.parent)))
     return fits
+
+
+def choose_setting(model_name: str, settings: List[Dict], model_setting: Optional[int],
+                   config_name: Optional[str]) -> Dict:
+    """Pick a metafile entry by index (``model_setting``) or ``config_name``."""
+    if config_name:
+        for setting in settings:
+            if setting['Name'] == config_name:
+                return setting
+        raise PluginModelError(
+            f'{model_name} has no config named {config_name!r}; names are listed in '
+            f'{plugin_metafile(model_name)}')
+    index = 0 if model_setting is None else int(model_setting)
+    if not 0 <= index < len(settings):
+        raise PluginModelError(
+            f'model setting {model_setting} does not exist for {model_name}: choose 0 to '
+            f'{len(settings) - 1} (see the README table or {plugin_metafile(model_name)})')
+    return settings[index]

@@ -19,7 +19,7 @@ RANKS = [
     ('mmagic_cm.models', 'mmagic_cm.datasets'),
     ('mmagic_cm.training', ),
     ('mmagic_cm.editing', 'mmagic_cm.evaluation', 'mmagic_cm.convert',
-     'mmagic_cm.conversion', 'mmagic_cm.shards'),
+     'mmagic_cm.conversion', 'mmagic_cm.shards', 'mmagic_cm.export'),
     ('mmagic_cm.apis', 'mmagic_cm.apps'),
     # the package's own __init__ and support for tests, fixtures and tools
     ('mmagic_cm', 'mmagic_cm.testing', 'mmagic_cm.reference', 'mmagic_cm.benchmark',

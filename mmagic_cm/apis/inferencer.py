@@ -23,33 +23,18 @@ import importlib.abc
 import importlib.machinery
 import os.path as osp
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from ..zoo import PLUGIN_MODELS, config_path, load_settings, plugin_metafile, setting_task
+from ..zoo import (
+    PLUGIN_MODELS,
+    PluginModelError,
+    choose_setting,
+    config_path,
+    load_settings,
+    setting_task,
+)
 
 TARGET_MODULE = 'mmagic.apis.mmagic_inferencer'
-
-
-class PluginModelError(ValueError):
-    """An unknown setting or input for a plugin model."""
-
-
-def choose_setting(model_name: str, settings: List[Dict], model_setting: Optional[int],
-                   config_name: Optional[str]) -> Dict:
-    """Pick a metafile entry by index (``model_setting``) or ``config_name``."""
-    if config_name:
-        for setting in settings:
-            if setting['Name'] == config_name:
-                return setting
-        raise PluginModelError(
-            f'{model_name} has no config named {config_name!r}; names are listed in '
-            f'{plugin_metafile(model_name)}')
-    index = 0 if model_setting is None else int(model_setting)
-    if not 0 <= index < len(settings):
-        raise PluginModelError(
-            f'model setting {model_setting} does not exist for {model_name}: choose 0 to '
-            f'{len(settings) - 1} (see the README table or {plugin_metafile(model_name)})')
-    return settings[index]
 
 
 def task_of_config(cfg) -> str:

@@ -26,7 +26,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..editing import TASKS, edit
-from ..editing.io import FIT_MODES, to_rgb
+from ..editing.io import fit_image as io_fit_image
+from ..editing.io import to_rgb
 from ..labels import imagenet_class_names, parse_labels
 from ..models.settings import SAMPLER_NAMES
 from ..zoo import default_config_root
@@ -124,27 +125,10 @@ def open_image(value: ImageInput, what: str = 'image'):
 
 def fit_image(img, size: int, fit: str = 'resize', what: str = 'image',
               resample: Optional[int] = None):
-    """``img`` (PIL) as ``size`` x ``size``: 'resize' (stretch), 'center-crop'
-    (scale the short side, crop the middle) or 'none' (another size is an
-    error), as ``tools/edit.py --fit``."""
-    from PIL import Image
-    if fit not in FIT_MODES:
-        raise ValueError(f'fit {fit!r}: choose one of {", ".join(FIT_MODES)}')
-    resample = Image.BICUBIC if resample is None else resample
-    w, h = img.size
-    if (w, h) == (size, size):
-        return img
-    if fit == 'none':
-        raise ValueError(f'the {what} is {w}x{h} but this model takes {size}x{size} images; '
-                         'choose "resize" or "center-crop"')
-    if fit == 'center-crop':
-        scale = size / min(w, h)
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                         resample)
-        w, h = img.size
-        left, top = (w - size) // 2, (h - size) // 2
-        return img.crop((left, top, left + size, top + size))
-    return img.resize((size, size), resample)
+    """``img`` (PIL) as ``size`` x ``size`` (:func:`mmagic_cm.editing.io.fit_image`,
+    with the page's own advice for a wrong size)."""
+    return io_fit_image(img, size, fit, what, resample,
+                        hint='choose "resize" or "center-crop"')
 
 
 def read_image(value: ImageInput, size: int, fit: str = 'resize', what: str = 'image'
@@ -328,25 +312,23 @@ class DemoApp:
     # ------------------------------------------------------------ inputs
     def parse_label(self, label, allow_random: bool = False) -> Optional[List[int]]:
         """Class indices from text ('7', '3,8', 'king penguin', '145: king penguin');
-        None for unconditional models (and 'random' when allowed)."""
-        if self.num_classes is None:
-            return None
+        None for unconditional models (and for 'random' or nothing when allowed)."""
         if isinstance(label, (int, np.integer)):
             label = str(int(label))
-        if label is None or isinstance(label, str) and not label.strip():
-            if allow_random:
+        empty = label is None or isinstance(label, str) and label.strip().lower() in (
+            '', RANDOM_LABEL)
+        if empty:
+            if self.num_classes is None or allow_random:
                 return None
             raise ValueError('choose a class: this model is class-conditional')
+        if self.num_classes is None:
+            raise ValueError(f'class {label!r} given, but this model is unconditional; leave '
+                             'the class empty')
         if isinstance(label, str):
-            if label.strip().lower() == RANDOM_LABEL:
-                if allow_random:
-                    return None
-                raise ValueError('choose a class: this model is class-conditional')
-            items = [p.strip() for p in label.split(',')] if ',' in label else [label.strip()]
+            items = [p.strip() for p in label.split(',')]
             # '145: king penguin' (the page's choices) -> 145
-            items = [p.split(':', 1)[0].strip() if ':' in p and
-                     p.split(':', 1)[0].strip().isdigit() else p for p in items]
-            label = ','.join(items)
+            label = ','.join(p.split(':', 1)[0].strip()
+                             if p.split(':', 1)[0].strip().isdigit() else p for p in items)
         return parse_labels(label, self.num_classes)
 
     def caption(self, label: Optional[int]) -> str:

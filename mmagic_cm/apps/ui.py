@@ -128,22 +128,25 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                            value=value, label=label, filterable=True,
                            allow_custom_value=True, visible=conditional, **kw)
 
-    def result_pair():
+    def result_pair(key, seen_label='Input as the model saw it'):
         with gr.Row():
-            seen = gr.Image(label='Input as the model saw it', format='png', height=CANVAS,
-                            interactive=False, elem_classes='pixelated')
+            seen = gr.Image(label=seen_label, format='png', height=CANVAS,
+                            interactive=False, elem_classes='pixelated',
+                            elem_id=f'{key}-observed')
             out = gr.Image(label='Result', format='png', height=CANVAS, interactive=False,
-                           elem_classes='pixelated')
-        info = gr.Markdown()
+                           elem_classes='pixelated', elem_id=f'{key}-result')
+        info = gr.Markdown(elem_id=f'{key}-info')
         return seen, out, info
 
     def folder():
         return tempfile.mkdtemp(dir=work_dir)
 
     # ------------------------------------------------------------ handlers
+    # a gr.Progress default makes Gradio show progress (the library's tqdm bars)
+    bar = gr.Progress(track_tqdm=True)
+
     @user_errors
-    def generate(label, num_images, seed, sampler, steps, ts,
-                 progress=gr.Progress(track_tqdm=True)):
+    def generate(label, num_images, seed, sampler, steps, ts, progress=bar):
         res = app.generate(num_images, label, seed, sampler, steps, ts, progress=True)
         npz, png = write_downloads(res, folder())
         gallery = [(img, cap) for img, cap in zip(res.images, res.captions)]
@@ -154,7 +157,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
 
     @user_errors
     def edit_api(task, image, mask, mask_name, label, sigma, patch_size, add_noise,
-                 num_points, seed, ts, fit, progress=gr.Progress(track_tqdm=True)):
+                 num_points, seed, ts, fit, progress=bar):
         res = app.edit(task, image, mask=mask if mask else (mask_name or None), label=label,
                        sigma=sigma, patch_size=patch_size, add_noise=add_noise,
                        num_points=num_points, seed=seed, ts=ts, fit=fit or 'resize',
@@ -162,13 +165,14 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
         return pair(res)
 
     @user_errors
-    def sketch(value, label, sigma, seed, ts, progress=gr.Progress(track_tqdm=True)):
+    def sketch(value, label, sigma, seed, ts, progress=bar):
         drawing = canvas_drawing(value, size)
-        return pair(app.edit('stroke', drawing, label=label, sigma=sigma, seed=seed, ts=ts,
-                             progress=True))
+        res = app.edit('stroke', drawing, label=label, sigma=sigma, seed=seed, ts=ts,
+                       progress=True)
+        return drawing, res.images[0], res.summary()
 
     @user_errors
-    def inpaint(value, mask_name, label, seed, ts, progress=gr.Progress(track_tqdm=True)):
+    def inpaint(value, mask_name, label, seed, ts, progress=bar):
         image = editor_image(value, size)
         if mask_name and mask_name != BRUSH_MASK:
             mask = mask_name
@@ -188,25 +192,22 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
         return {'background': big, 'layers': [], 'composite': big}
 
     @user_errors
-    def colorize(image, fit, label, seed, ts, progress=gr.Progress(track_tqdm=True)):
+    def colorize(image, fit, label, seed, ts, progress=bar):
         return pair(app.edit('colorize', image, label=label, seed=seed, ts=ts, fit=fit,
                              progress=True))
 
     @user_errors
-    def superres(image, fit, label, seed, ts, patch_size,
-                 progress=gr.Progress(track_tqdm=True)):
+    def superres(image, fit, label, seed, ts, patch_size, progress=bar):
         return pair(app.edit('superres', image, label=label, seed=seed, ts=ts, fit=fit,
                              patch_size=patch_size, progress=True))
 
     @user_errors
-    def denoise(image, fit, label, seed, ts, sigma, add_noise,
-                progress=gr.Progress(track_tqdm=True)):
+    def denoise(image, fit, label, seed, ts, sigma, add_noise, progress=bar):
         return pair(app.edit('denoise', image, label=label, seed=seed, ts=ts, fit=fit,
                              sigma=sigma, add_noise=add_noise, progress=True))
 
     @user_errors
-    def interpolate(label_a, label_b, num_points, seed, ts,
-                    progress=gr.Progress(track_tqdm=True)):
+    def interpolate(label_a, label_b, num_points, seed, ts, progress=bar):
         labels = f'{label_a},{label_b}' if conditional else None
         if conditional and (not label_a or not label_b):
             raise ValueError('choose both classes')
@@ -226,13 +227,12 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
     # ------------------------------------------------------------ page
     with gr.Blocks(title='Consistency models', theme=_theme(), css=CSS,
                    analytics_enabled=False) as demo:
-        gr.Markdown(f'# Consistency models\n{app.describe()}. One network call per image '
-                    '(one-step) or a few (multistep); editing needs no extra training.')
-        if not app.is_consistency:
-            gr.Markdown('This is an EDM teacher: it generates with its ODE/SDE samplers; the '
-                        'editing tabs need a consistency model (CD or CT).')
+        gr.Markdown(f'# Consistency models\n{app.describe()}. ' + (
+            'One network call per image (one-step) or a few (multistep); editing needs no '
+            'extra training.' if app.is_consistency else 'An EDM teacher: it generates with '
+            'its ODE/SDE samplers; the editing tabs need a consistency model (CD or CT).'))
         with gr.Tabs():
-            with gr.Tab('Generate', id='generate'):
+            with gr.Tab('Generate', id='generate', elem_id='tab-generate'):
                 with gr.Row():
                     with gr.Column(scale=1):
                         g_label = label_box(random=True, info='a class, or random classes')
@@ -258,7 +258,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                 g_button.click(generate, [g_label, g_num, g_seed, g_sampler, g_steps, g_ts],
                                [g_gallery, g_files, g_info], api_name='generate', **run)
 
-            with gr.Tab('Sketch', id='sketch'):
+            with gr.Tab('Sketch', id='sketch', elem_id='tab-sketch'):
                 gr.Markdown(f'Draw on the {CANVAS} px canvas; the model sees it at {size} px, '
                             'noised to σ, and finishes it. Small σ: faithful to the '
                             'strokes; large σ: free.')
@@ -269,6 +269,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         s_canvas = gr.Sketchpad(
                             value=blank_value, type='numpy', image_mode='RGBA',
                             canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False,
+                            transforms=(),
                             brush=gr.Brush(colors=['#ffffff', '#808080', '#000000', '#d62728',
                                                    '#2ca02c', '#1f77b4'],
                                            default_color='#ffffff' if sketch_bg == 0
@@ -285,7 +286,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         s_ts = gr.Textbox('', label='ts (empty: default)')
                         s_button = gr.Button('Generate from sketch', variant='primary',
                                              elem_id='sketch-button')
-                s_seen, s_out, s_info = result_pair()
+                s_seen, s_out, s_info = result_pair('sketch', f'Your drawing at {size}x{size}')
                 s_button.click(sketch, [s_canvas, s_label, s_sigma, s_seed, s_ts],
                                [s_seen, s_out, s_info], **hidden)
                 s_clear.click(lambda: blank_value, None, s_canvas, show_api=False)
@@ -303,11 +304,11 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         seed = gr.Number(0, precision=0, label='Seed')
                     draw = gr.Button('Draw an input from the model', size='sm')
                     if samples:
-                        gr.Examples(samples, inputs=src, label='Samples')
+                        gr.Examples(samples, inputs=src, label='Samples', elem_id=f'{key}-samples')
                 draw.click(draw_input, [lab, seed], src, **hidden)
                 return src, fit, lab, seed
 
-            with gr.Tab('Inpaint', id='inpaint'):
+            with gr.Tab('Inpaint', id='inpaint', elem_id='tab-inpaint'):
                 gr.Markdown('Upload an image (or pick a sample), brush the region to fill, '
                             'run.')
                 with gr.Row():
@@ -319,29 +320,30 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                             brush=gr.Brush(colors=['#ff00ff'], default_color='#ff00ff',
                                            default_size=max(8, CANVAS // 8)),
                             label='Brush the region to fill', height=CANVAS + 120,
+                            elem_id='inpaint-editor',
                             elem_classes='pixelated')
                         i_mask = gr.Dropdown([BRUSH_MASK, *BUILTIN_MASKS], value=BRUSH_MASK,
                                              label='Mask')
                         i_ts = gr.Textbox('', label='ts (empty: default)')
                         i_button = gr.Button('Inpaint', variant='primary')
-                i_seen, i_out, i_info = result_pair()
+                i_seen, i_out, i_info = result_pair('inpaint')
                 for trigger in (i_src.change, i_fit.change):
                     trigger(to_editor, [i_src, i_fit], i_editor, show_api=False)
                 i_button.click(inpaint, [i_editor, i_mask, i_label, i_seed, i_ts],
                                [i_seen, i_out, i_info], **hidden)
 
-            with gr.Tab('Colorize', id='colorize'):
+            with gr.Tab('Colorize', id='colorize', elem_id='tab-colorize'):
                 gr.Markdown('The model keeps the luminance and chooses the colours.')
                 with gr.Row():
                     c_src, c_fit, c_label, c_seed = source_inputs('colorize')
                     with gr.Column():
                         c_ts = gr.Textbox('', label='ts (empty: default)')
                         c_button = gr.Button('Colorize', variant='primary')
-                c_seen, c_out, c_info = result_pair()
+                c_seen, c_out, c_info = result_pair('colorize')
                 c_button.click(colorize, [c_src, c_fit, c_label, c_seed, c_ts],
                                [c_seen, c_out, c_info], **hidden)
 
-            with gr.Tab('Super-resolve', id='superres'):
+            with gr.Tab('Super-resolve', id='superres', elem_id='tab-superres'):
                 gr.Markdown(f'The mean of every patch is kept. Give a {size}x{size} image or '
                             'a low-resolution one of size/patch pixels.')
                 patches = app.patch_sizes() or [1]
@@ -352,12 +354,11 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                                               label='Patch size')
                         r_ts = gr.Textbox('', label='ts (empty: default)')
                         r_button = gr.Button('Super-resolve', variant='primary')
-                r_seen, r_out, r_info = result_pair()
-                r_button.click(
-                    superres, [r_src, r_fit, r_label, r_seed, r_ts, r_patch], [r_seen, r_out, r_info],
-                    **hidden)
+                r_seen, r_out, r_info = result_pair('superres')
+                r_button.click(superres, [r_src, r_fit, r_label, r_seed, r_ts, r_patch],
+                               [r_seen, r_out, r_info], **hidden)
 
-            with gr.Tab('Denoise', id='denoise'):
+            with gr.Tab('Denoise', id='denoise', elem_id='tab-denoise'):
                 gr.Markdown('σ is the noise of the image (in [-1, 1] units); "add noise" '
                             'noises a clean image first.')
                 with gr.Row():
@@ -367,12 +368,12 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         d_add = gr.Checkbox(True, label='Add noise of σ first')
                         d_ts = gr.Textbox('', label='ts (empty: default)')
                         d_button = gr.Button('Denoise', variant='primary')
-                d_seen, d_out, d_info = result_pair()
+                d_seen, d_out, d_info = result_pair('denoise')
                 d_button.click(
                     denoise, [d_src, d_fit, d_label, d_seed, d_ts, d_sigma, d_add],
                     [d_seen, d_out, d_info], **hidden)
 
-            with gr.Tab('Interpolate', id='interpolate'):
+            with gr.Tab('Interpolate', id='interpolate', elem_id='tab-interpolate'):
                 gr.Markdown('Spherical interpolation between two noises (and two classes).')
                 with gr.Row():
                     with gr.Column():
@@ -387,14 +388,15 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         n_button = gr.Button('Interpolate', variant='primary')
                     with gr.Column():
                         n_strip = gr.Image(label='Strip', format='png', interactive=False,
-                                           elem_classes='pixelated')
-                        n_gif = gr.Image(label='Animation', type='filepath',
-                                         interactive=False, height=CANVAS // 2)
-                        n_info = gr.Markdown()
+                                           height=CANVAS // 3,
+                                           elem_classes='pixelated', elem_id='interpolate-strip')
+                        n_gif = gr.Image(label='Animation', type='filepath', interactive=False,
+                                         height=CANVAS // 2, elem_id='interpolate-gif')
+                        n_info = gr.Markdown(elem_id='interpolate-info')
                 n_button.click(interpolate, [n_a, n_b, n_points, n_seed, n_ts],
                                [n_strip, n_gif, n_info], **hidden)
 
-            with gr.Tab('API', id='api'):
+            with gr.Tab('API', id='api', elem_id='tab-api'):
                 gr.Markdown(API_HELP)
 
         # /edit: the editing tasks for API clients (no page of their own)

@@ -54,17 +54,29 @@ def _open(path: str, what: str):
     return img
 
 
-def _fit(img, size: int, fit: str, path: str, what: str, resample):
+#: how the command line and the API fix a wrong size (the web app says its own)
+FIT_HINT = ("resize it, or pass --fit resize (stretch) or --fit center-crop (API: "
+            "fit='resize' or 'center-crop')")
+
+
+def fit_image(img, size: int, fit: str = 'none', what: str = 'image', resample=None,
+              source: str = '', hint: str = FIT_HINT):
+    """``img`` (PIL) as ``size`` x ``size``: 'resize' (stretch, ``resample``,
+    default bicubic), 'center-crop' (scale the short side, crop the middle)
+    or 'none' (another size is an error naming ``what``, ``source`` and
+    ``hint``)."""
     from PIL import Image
     if fit not in FIT_MODES:
         raise ValueError(f'fit={fit!r}: choose one of {", ".join(FIT_MODES)}')
+    # Image.NEAREST is 0: test for None, not falsiness
+    resample = Image.BICUBIC if resample is None else resample
     w, h = img.size
     if (w, h) == (size, size):
         return img
     if fit == 'none':
-        raise ValueError(f'{what} {path} is {w}x{h} but the model takes {size}x{size} '
-                         "images; resize it, or pass --fit resize (stretch) or --fit "
-                         "center-crop (API: fit='resize' or 'center-crop')")
+        name = f'{what} {source}' if source else f'the {what}'
+        raise ValueError(f'{name} is {w}x{h} but the model takes {size}x{size} images; '
+                         f'{hint}')
     if fit == 'center-crop':
         scale = size / min(w, h)
         img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
@@ -72,8 +84,7 @@ def _fit(img, size: int, fit: str, path: str, what: str, resample):
         w, h = img.size
         left, top = (w - size) // 2, (h - size) // 2
         return img.crop((left, top, left + size, top + size))
-    # Image.NEAREST is 0: test for None, not falsiness
-    return img.resize((size, size), Image.BICUBIC if resample is None else resample)
+    return img.resize((size, size), resample)
 
 
 def to_rgb(img):
@@ -100,7 +111,7 @@ def load_image(path: str, size: int, fit: str = 'none') -> torch.Tensor:
     """
     from PIL import Image
     img = to_rgb(_open(path, 'image'))
-    img = _fit(img, size, fit, path, 'image', Image.BICUBIC)
+    img = fit_image(img, size, fit, 'image', Image.BICUBIC, path)
     return from_uint8(np.asarray(img, dtype=np.uint8))[0]
 
 
@@ -116,7 +127,7 @@ def load_mask(path: str, size: int, fit: str = 'none', binarize: bool = False,
     img = _open(path, 'mask')
     if img.mode in ('RGBA', 'LA'):
         img = to_rgb(img)
-    img = _fit(img.convert('L'), size, fit, path, 'mask', Image.NEAREST)
+    img = fit_image(img.convert('L'), size, fit, 'mask', Image.NEAREST, path)
     arr = np.asarray(img)
     values = np.unique(arr)
     if set(values.tolist()) <= {0, 1}:

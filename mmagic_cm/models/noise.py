@@ -14,7 +14,7 @@ Three kinds, by name:
 Both deterministic kinds select the batch through ``set_done_samples(n)``:
 the rows ``n, n+1, ...`` (strided by the world size in distributed runs).
 The original ``image_sample.py`` never calls it between batches, so there
-the second batch re-uses rows ``0..B-1``; :func:`mmagic_cm.models.sample_batches`
+the second batch re-uses rows ``0..B-1``; :func:`mmagic_cm.models.batching.run_batches`
 and ``tools/sample.py`` call it before every batch.
 """
 from __future__ import annotations

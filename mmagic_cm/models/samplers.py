@@ -16,8 +16,8 @@ Each returns the final ``x`` (float, unclamped). The arithmetic order
 follows the original code so that, given the same denoiser outputs, float32
 results match it bit for bit on the CPU.
 
-- ``onestep``, ``multistep``: consistency models (both are
-  :func:`sample_consistency`, which the editing tasks also use);
+- ``onestep``, ``multistep``: consistency models (one call at sigma_max;
+  :func:`sample_consistency`, the loop the editing tasks also use);
 - ``heun``, ``euler``, ``ancestral``, ``dpm``, ``progdist``: the EDM teachers
   (``heun`` and ``dpm`` take Karras' ``s_churn``, ``s_tmin``, ``s_tmax``,
   ``s_noise``).
@@ -68,7 +68,7 @@ def _churn(x, sigmas, i, randn_like, s_churn, s_tmin, s_tmax, s_noise):
 
 @torch.no_grad()
 def sample_consistency(denoiser: DenoiserFn, x: torch.Tensor, sigmas: Sequence[float],
-                       randn_like: Optional[RandnLike] = None, sigma_min: float = 0.002,
+                       randn_like: RandnLike, sigma_min: float = 0.002,
                        sigma_max: float = 80.0,
                        project: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                        progress: bool = False, callback=None) -> torch.Tensor:

@@ -189,3 +189,24 @@ def test_twelve_released_checkpoints_have_a_config():
     expected = {f'{kind}.pt'.format(d) for d in data
                 for kind in ('cd_{}_l2', 'cd_{}_lpips', 'ct_{}', 'edm_{}_ema')}
     assert names == expected and len(expected) == 12
+
+
+def test_readme_main_command_is_quiet(tmp_path):
+    """The README's first command prints its result and nothing else (no
+    third-party import warnings, no registry-scope warning); --verbose shows them."""
+    with open(osp.join(ROOT, 'README.md')) as f:
+        line = next(x for x in f if x.startswith('python demo/mmagic_inference_demo.py'))
+    argv = line.split()[2:]
+    assert '--result-out-dir' in argv
+    proc = subprocess.run([sys.executable, DEMO, *argv], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) <= 3, lines
+    assert lines[-1].startswith('wrote ') and (tmp_path / 'digits.png').exists()
+    assert 'Failed to search registry' not in proc.stdout + proc.stderr
+
+
+def test_plugin_adds_mmagic_function_registry():
+    from mmengine.registry import FUNCTIONS
+    assert FUNCTIONS._search_child('mmagic') is not None  # MMagicInferencer looks it up
