@@ -48,6 +48,10 @@ setup(
         # the web demo (demo/gradio_consistency_models.py, mmagic_cm.apps);
         # the version that installs beside mmagic's pins: requirements/constraints.txt
         'demo': ['gradio>=5,<6'],
+        # export to ONNX / OpenVINO and sampling through the files (mmagic_cm.export,
+        # tools/export.py; nncf: OpenVINO int8); pins beside mmagic's:
+        # requirements/constraints.txt
+        'deploy': ['onnx', 'onnxruntime', 'openvino', 'nncf'],
     },
     license='MIT',
 )

@@ -343,6 +343,58 @@ class Original:
         return run
 
 
+#: --compare names that sample through an exported file, and its format
+EXPORTED = {'onnxruntime': 'onnx', 'openvino': 'openvino'}
+
+
+class Exported:
+    """``ConsistencyModel.sample_batch`` through a file exported for each
+    (batch, dtype) row (:mod:`mmagic_cm.export`), ONNX Runtime or OpenVINO
+    doing the network calls; static batch, exported before timing."""
+
+    def __init__(self, setup: Setup, name: str):
+        if setup.device.type != 'cpu':
+            raise ValueError(f'--compare {name}: runs on the CPU here (--device cpu)')
+        from mmagic_cm.models.exported import require
+        require('onnx', f'--compare {name}')
+        require('onnxruntime' if name == 'onnxruntime' else 'openvino', f'--compare {name}')
+        self.name = name
+        self.setup = setup
+        self.folder = tempfile.TemporaryDirectory(prefix='mmagic_cm_bench_')
+        self.export_s = {}
+
+    def supports(self, dtype: str) -> bool:
+        from mmagic_cm.export.core import SUPPORTED
+        return (EXPORTED[self.name], dtype) in SUPPORTED
+
+    def runner(self, batch: int, dtype: str, channels_last: bool, compile: bool):
+        import torch
+
+        from mmagic_cm.export import export_denoiser
+        from mmagic_cm.models.noise import get_generator
+        from mmagic_cm.registry import MODELS
+        fmt = EXPORTED[self.name]
+        path = osp.join(self.folder.name, f'b{batch}_{dtype}' +
+                        ('.onnx' if fmt == 'onnx' else '.xml'))
+        t0 = time.perf_counter()
+        export_denoiser(Ours(self.setup).model, path, fmt, dtype, batch_size=batch,
+                        log=lambda line: None)
+        self.export_s[(batch, dtype)] = time.perf_counter() - t0
+        cfg = dict(self.setup.model_cfg, unet=self.setup.unet_cfg, model_path=path,
+                   train_cfg=None, batch_size=batch)
+        model = MODELS.build(cfg).eval()
+        model.materialize()
+        noise, labels = self.setup.inputs(batch)
+        kw = dict(sampler=self.setup.sampler, steps=self.setup.steps)
+        if self.setup.ts is not None:
+            kw['ts'] = self.setup.ts
+
+        def run():
+            torch.manual_seed(0)
+            return model.sample_batch(batch, get_generator('dummy'), labels, noise=noise, **kw)
+        return run
+
+
 # ----------------------------------------------------------------------- rows
 def build_rows(args, setup: Setup, impls: Dict) -> List[dict]:
     """Rows: ours over every option, then each baseline with its default options."""
@@ -355,6 +407,8 @@ def build_rows(args, setup: Setup, impls: Dict) -> List[dict]:
                     rows.append(dict(impl='mmagic_cm', dtype=dtype, batch=batch,
                                      channels_last=cl, compile=comp))
             for name in args.compare:
+                if name in EXPORTED and not impls[name].supports(dtype):
+                    continue  # e.g. bf16 ONNX: no CPU kernels
                 if name == 'original' and dtype != 'fp32' and (
                         setup.device.type != 'cuda' or dtype != 'fp16'):
                     continue  # the original runs fp32 (fp16 with use_fp16 on CUDA)
@@ -367,6 +421,8 @@ def build_rows(args, setup: Setup, impls: Dict) -> List[dict]:
             row['options'] = 'autocast' if setup.device.type == 'cpu' else 'cast'
         if row['impl'] == 'original' and row['dtype'] == 'fp16':
             row['options'] = 'use_fp16'
+        if row['impl'] in EXPORTED:
+            row['options'] = 'static batch'
         impl = impls[row['impl']]
         if row['impl'] == 'mmagic_cm':
             # a model per memory format: channels_last converts the float32
@@ -555,9 +611,10 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
         torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f'--device {args.device}: CUDA is not available')
-    unknown = set(args.compare) - {'diffusers', 'original'}
+    unknown = set(args.compare) - {'diffusers', 'original', *EXPORTED}
     if unknown:
-        raise ValueError(f'--compare: unknown {sorted(unknown)}; choose diffusers, original')
+        raise ValueError(f'--compare: unknown {sorted(unknown)}; choose diffusers, original, '
+                         f'{", ".join(EXPORTED)}')
     for dtype in args.dtypes:
         resolve_dtype(dtype, args.device)
     report = dict(machine=machine(args.device), torch=torch.__version__, config=args.config,
@@ -574,6 +631,9 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
         impls['diffusers'] = Diffusers(setup)
     if 'original' in args.compare:
         impls['original'] = Original(setup, args.cm_repo)
+    for name in EXPORTED:
+        if name in args.compare:
+            impls[name] = Exported(setup, name)
     flops = unet_flops(setup.unet_cfg)
     peaks = {}
     if args.matmul_size:

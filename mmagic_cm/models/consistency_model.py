@@ -30,6 +30,7 @@ from ..images import to_uint8
 from ..labels import LabelSpec, expand_labels, labels_of_data_samples, parse_labels
 from ..registry import MODELS
 from .batching import pad_rows, run_batches
+from .exported import ExportedDenoiser, is_exported_file
 from .fast import AutocastNet, InferenceUNets
 from .noise import get_generator
 from .precond import Denoiser, KarrasPrecond, build_precond, merge_precond_configs
@@ -103,6 +104,9 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.model_path = model_path or None
         self.sample_ema = sample_ema
         self.train_cfg = dict(train_cfg or {})
+        if self.train_cfg and is_exported_file(self.model_path):
+            raise ValueError(f'model_path {self.model_path} is an exported graph: it samples '
+                             'only (a config without train_cfg), it cannot train')
         meta = bool(self.model_path) and not self.train_cfg and isinstance(unet, dict)
         self.unet = build_unet(unet, meta=meta)
         # a training model has real (placeholder) weights until it trains,
@@ -124,8 +128,11 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                              f'of {", ".join(OBJECTIVES)} (or give train_cfg.type)')
         objective.setdefault('type', OBJECTIVES.get(self.training_mode))
         self.register_buffer('train_step_count', torch.zeros((), dtype=torch.long))
-        self.objective = MODELS.build(
-            dict(objective, online=self.unet, precond=self.precond, unet_cfg=unet_cfg))
+        try:
+            self.objective = MODELS.build(
+                dict(objective, online=self.unet, precond=self.precond, unet_cfg=unet_cfg))
+        except TypeError as exc:  # an unknown or misspelled train_cfg key
+            raise ValueError(f'train_cfg of {objective["type"]}: {exc}') from None
         self.ema_rates = tuple(float(r) for r in tc.get('ema_rates', ()))
         self.ema_unets = nn.ModuleDict({
             ema_key(r): ExponentialMovingAverage(self.unet, momentum=1 - r)
@@ -143,6 +150,8 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
 
     @property
     def device(self) -> torch.device:
+        if is_exported_file(self.model_path):
+            return torch.device('cpu')  # ONNX Runtime / OpenVINO on the CPU
         return next(self.unet.parameters()).device
 
     @property
@@ -161,11 +170,18 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             return emas[ema_key(self.sample_ema)].module
         return self.unet
 
-    def sampling_denoiser(self, settings: Optional[SamplingSettings] = None) -> Denoiser:
+    def sampling_denoiser(self, settings: Optional[SamplingSettings] = None
+                          ) -> Union[Denoiser, ExportedDenoiser]:
         """D(x, σ) as sampling runs it: the sampling UNet prepared for the
         settings' dtype/channels_last/compile (:mod:`.fast`), clamping to
-        [-1, 1] if ``clip_denoised``. Call it as ``D(x, sigma, y=labels)``."""
+        [-1, 1] if ``clip_denoised``. Call it as ``D(x, sigma, y=labels)``.
+        For an exported ``model_path`` (``.onnx``/``.xml``): ONNX Runtime or
+        OpenVINO runs D (:mod:`.exported`); dtype, channels_last and compile
+        are the file's."""
         s = settings or self.sample_settings
+        if is_exported_file(self.model_path):
+            self.materialize()
+            return self.exported.for_settings(s)
         channels_last = True if s.channels_last is None else s.channels_last  # faster on CPUs
         dtype = resolve_dtype(s.dtype, self.device)
         net, autocast = self._inference_unets.get(self.sampling_unet(), dtype, channels_last,

@@ -24,6 +24,7 @@ from ..checkpoint import (
     shape_signature,
 )
 from ..registry import MODELS
+from .exported import is_exported_file, load_exported
 
 #: how each entry point takes a local checkpoint, named in download errors
 LOCAL_CHECKPOINT_HINT = ('--checkpoint PATH (tools/sample.py), --model-ckpt PATH (demo), '
@@ -88,17 +89,24 @@ class LazyWeightsMixin:
 
     def setup_lazy_weights(self) -> None:
         self._deferred_apply = []
+        self.exported = None  # the ExportedDenoiser of an exported model_path, once read
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(_weights_arrived)
 
     @property
     def weights_pending(self) -> bool:
-        """True until the UNet has the weights it samples with."""
+        """True until the UNet has the weights it samples with (for an exported
+        ``model_path``: until the file is loaded; the UNet stays on the meta device)."""
+        if is_exported_file(self.model_path):
+            return self.exported is None
         return self._model_path_unread or any(p.is_meta for p in self.unet.parameters())
 
     def materialize(self) -> None:
         """Give the UNet its weights now: ``model_path``, else random init."""
         if not self.weights_pending:
+            return
+        if is_exported_file(self.model_path):  # ONNX/OpenVINO: no UNet weights
+            self.exported = load_exported(self.model_path, self)
             return
         if self.model_path:
             self.load_unet_weights(self.model_path)
@@ -160,7 +168,7 @@ def _accept_unet_checkpoints(module, state_dict, prefix, *args) -> None:
             not in state_dict:
         for key in [k for k in state_dict if k.startswith(prefix)]:
             state_dict[unet_prefix + key[len(prefix):]] = state_dict.pop(key)
-    own = module.state_dict()  # the keys this model has (objective's included)
+    own = own_keys(module)
     has_emas = any(k.startswith('ema_unets.') for k in own)
     if not has_emas and any(k.startswith(prefix + 'ema_unets.') for k in state_dict):
         local = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
@@ -188,6 +196,15 @@ def _accept_unet_checkpoints(module, state_dict, prefix, *args) -> None:
                     state_dict[prefix + key] = unet_state[name]
     if any(p.is_meta for p in module.unet.parameters()):
         module.unet.to_empty(device='cpu')
+
+
+def own_keys(module) -> set:
+    """The model's state-dict keys as checkpoints name them (objective's at the
+    top level), without materialising a state dict."""
+    named = [*module.named_parameters(remove_duplicate=False),
+             *module.named_buffers(remove_duplicate=False)]
+    inner = 'objective.'
+    return {k[len(inner):] if k.startswith(inner) else k for k, _ in named}
 
 
 def k_top(key: str, prefix: str) -> str:

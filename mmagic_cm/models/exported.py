@@ -1,0 +1,254 @@
+"""D(x, σ) run by ONNX Runtime or OpenVINO from a file ``tools/export.py`` wrote.
+
+:class:`ExportedDenoiser` has :class:`~.precond.Denoiser`'s call contract,
+``(x, sigma, y=None) -> x0`` as a float32 tensor, so the samplers, noise
+generators, batching and editing loops run unchanged around it. A
+``ConsistencyModel`` whose ``model_path`` is an exported file (``.onnx``, or
+OpenVINO's ``.xml`` with its ``.bin``) samples through it and reads no UNet
+weights (:mod:`.weights`).
+
+The file carries what it was exported from (:func:`export_metadata`): ONNX
+in its ``metadata_props``, OpenVINO in the model's ``rt_info``, both under
+the key ``mmagic_cm`` as one JSON object. A file without it, or made for
+another architecture, preconditioning or batch size, is refused with one
+line. The writing side is :mod:`mmagic_cm.export`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os.path as osp
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from ..checkpoint import CheckpointError, shape_signature
+
+#: the file suffixes of exported D(x, σ) graphs
+EXPORT_SUFFIXES = ('.onnx', '.xml')
+#: metadata key (ONNX metadata_props, OpenVINO rt_info)
+METADATA_KEY = 'mmagic_cm'
+#: version of the metadata layout
+METADATA_VERSION = 1
+DEPLOY_HINT = 'pip install -e ".[deploy]" -c requirements/constraints.txt'
+
+
+class MissingBackendError(ImportError, ValueError):
+    """An optional deployment package (onnx, onnxruntime, openvino) is absent
+    (a ValueError too: every entry point reports it as one line)."""
+
+
+def require(module: str, purpose: str):
+    """Import an optional package, or raise one line naming the install command."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingBackendError(
+            f'{purpose} needs the package {module.split(".")[0]!r}, which is not installed '
+            f'({exc.__class__.__name__}: {exc}); install it with: {DEPLOY_HINT}') from None
+
+
+def is_exported_file(path) -> bool:
+    """True for a path (not a URL) ending in ``.onnx`` or ``.xml``."""
+    return isinstance(path, str) and '://' not in path and \
+        path.lower().endswith(EXPORT_SUFFIXES)
+
+
+def format_of(path: str) -> str:
+    return 'onnx' if path.lower().endswith('.onnx') else 'openvino'
+
+
+def unet_signature(unet: torch.nn.Module) -> str:
+    """A short hash of the UNet's parameter names and shapes (meta UNets too)."""
+    sig = shape_signature(unet.state_dict().items())
+    text = ';'.join(f'{k}:{",".join(map(str, v))}' for k, v in sorted(sig.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def model_facts(model) -> Dict:
+    """What an exported file must match in a ``ConsistencyModel``."""
+    p = model.precond
+    return dict(unet_signature=unet_signature(model.unet), image_shape=list(model.image_shape),
+                num_classes=model.num_classes, sigma_min=float(p.sigma_min),
+                sigma_max=float(p.sigma_max), sigma_data=float(p.sigma_data),
+                boundary_condition=bool(p.boundary_condition))
+
+
+def export_metadata(model, config: Optional[str], fmt: str, dtype: str,
+                    batch_size: Optional[int], clip: bool, **extra) -> Dict:
+    """The metadata an exported file carries (``batch_size`` None: dynamic)."""
+    return dict(version=METADATA_VERSION, config=config, format=fmt, dtype=dtype,
+                batch_size=batch_size, dynamic_batch=batch_size is None, clip=bool(clip),
+                rho=float(model.precond.rho), training_mode=model.training_mode,
+                torch=torch.__version__, **model_facts(model), **extra)
+
+
+def describe(meta: Dict) -> str:
+    """'16x16x3, 1000 classes, UNet 0123abcd..., boundary condition, batch 2'."""
+    c, h, w = meta.get('image_shape') or (0, 0, 0)
+    classes = (f'{meta["num_classes"]} classes' if meta.get('num_classes')
+               else 'unconditional')
+    kind = 'boundary condition' if meta.get('boundary_condition') else 'EDM scalings'
+    return (f'{h}x{w}x{c}, {classes}, UNet {meta.get("unet_signature")}, {kind}, '
+            f'sigma [{meta.get("sigma_min")}, {meta.get("sigma_max")}], sigma_data '
+            f'{meta.get("sigma_data")}')
+
+
+def read_metadata(path: str) -> Dict:
+    """The metadata of an exported file (CheckpointError if it has none)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'exported model not found: {path}')
+    if format_of(path) == 'onnx':
+        onnx = require('onnx', 'reading an ONNX file')
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False)
+                 .metadata_props}
+        text = props.get(METADATA_KEY)
+    else:
+        ov = require('openvino', 'reading an OpenVINO file')
+        model = ov.Core().read_model(path)
+        text = model.get_rt_info([METADATA_KEY]).astype(str) \
+            if model.has_rt_info([METADATA_KEY]) else None
+    return parse_metadata(text, path)
+
+
+def parse_metadata(text: Optional[str], path: str) -> Dict:
+    if not text:
+        raise CheckpointError(f'{path} has no mmagic_cm metadata (config, sigma range, '
+                              'parameterisation): export it with tools/export.py')
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise CheckpointError(f'{path}: its mmagic_cm metadata is not valid JSON') from None
+    if not isinstance(meta, dict) or meta.get('version') != METADATA_VERSION:
+        raise CheckpointError(f'{path}: mmagic_cm metadata version '
+                              f'{meta.get("version") if isinstance(meta, dict) else "?"} is '
+                              f'not {METADATA_VERSION}; export it again')
+    return meta
+
+
+def check_fits(meta: Dict, model, path: str) -> None:
+    """Raise CheckpointError (one line naming both) unless the file fits
+    ``model`` (the batch size is checked at each call)."""
+    ours = model_facts(model)
+    differ = [k for k in ours if meta.get(k) != ours[k]]
+    if differ:
+        raise CheckpointError(
+            f'{path} was exported for {meta.get("config") or "another model"} '
+            f'({describe(meta)}), not for this model ({describe(ours)}); they differ in '
+            f'{", ".join(differ)}')
+
+
+class ExportedDenoiser:
+    """D(x, σ[, y]) -> x0 through ONNX Runtime or OpenVINO.
+
+    Args:
+        path: the ``.onnx`` or ``.xml`` file.
+        meta: its metadata, when already read.
+        threads: intra-op threads (default: the runtime's).
+        clip: clamp outputs to [-1, 1] (a graph exported with clipping
+            always clamps; asking for no clipping then is an error).
+
+    Calls take and return torch tensors on the CPU: x (N, C, H, W) float,
+    sigma (N,), y (N,) long labels for class-conditional files.
+    """
+
+    def __init__(self, path: str, meta: Optional[Dict] = None, threads: Optional[int] = None,
+                 clip: Optional[bool] = None):
+        self.path = path
+        self.format = format_of(path)
+        self.meta = meta if meta is not None else read_metadata(path)
+        self.clip = self.meta['clip'] if clip is None else bool(clip)
+        if self.meta['clip'] and not self.clip:
+            raise ValueError(f'{path} clips D to [-1, 1] in its graph; it cannot sample with '
+                             'clip_denoised=False (export it from a config without clipping)')
+        self.batch_size = self.meta.get('batch_size')
+        self.conditional = bool(self.meta.get('num_classes'))
+        self._run = self._load(threads)
+
+    def for_settings(self, settings) -> ExportedDenoiser:
+        """This denoiser for sampling settings: their ``clip_denoised`` (no
+        reloading); a ``dtype`` other than fp32 or the file's is refused (the
+        file's dtype is fixed at export)."""
+        dtype = settings.dtype if isinstance(settings.dtype, (str, type(None))) else None
+        if dtype not in (None, 'fp32', self.meta.get('dtype')):
+            raise ValueError(f'{self.path} runs in {self.meta.get("dtype")} (fixed at export); '
+                             f'dtype {dtype} applies to PyTorch weights: export with --dtype '
+                             f'{dtype} instead')
+        clip = bool(settings.clip_denoised)
+        if clip == self.clip:
+            return self
+        if self.meta['clip'] and not clip:
+            raise ValueError(f'{self.path} clips D to [-1, 1] in its graph; it cannot sample '
+                             'with clip_denoised=False')
+        other = object.__new__(ExportedDenoiser)
+        other.__dict__.update(self.__dict__, clip=clip)
+        return other
+
+    def _load(self, threads: Optional[int]):
+        if self.format == 'onnx':
+            ort = require('onnxruntime', 'sampling through an ONNX file')
+            opts = ort.SessionOptions()
+            if threads:
+                opts.intra_op_num_threads = threads
+            try:
+                sess = ort.InferenceSession(self.path, opts, providers=['CPUExecutionProvider'])
+            except Exception as exc:  # an opset or operator this runtime cannot run
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise CheckpointError(f'onnxruntime {ort.__version__} cannot load '
+                                      f'{self.path}: {first}') from None
+            names = [i.name for i in sess.get_inputs()]
+            return lambda feeds: sess.run(None, {k: feeds[k] for k in names})[0]
+        ov = require('openvino', 'sampling through an OpenVINO file')
+        config = {}
+        if self.meta.get('dtype') == 'bf16':
+            config['INFERENCE_PRECISION_HINT'] = 'bf16'
+        elif self.meta.get('dtype') in ('fp32', 'fp16', 'int8'):
+            config['INFERENCE_PRECISION_HINT'] = 'f32'
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(self.path), 'CPU', config)
+        # a port has several tensor names after conversion; ours are x, sigma, y
+        names = [next(n for n in sorted(p.get_names()) if n in ('x', 'sigma', 'y'))
+                 for p in compiled.inputs]
+        request = compiled.create_infer_request()
+
+        def run(feeds):
+            request.infer([feeds[k] for k in names])
+            return request.get_output_tensor(0).data.copy()
+        return run
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor,
+                 y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        n = x.shape[0]
+        if self.batch_size is not None and n != self.batch_size:
+            raise ValueError(f'{self.path} was exported for batch size {self.batch_size}, '
+                             f'called with batch size {n}: sample with --batch-size '
+                             f'{self.batch_size}, or export with --batch-size {n} or '
+                             '--dynamic-batch')
+        if (y is None) == self.conditional:
+            raise ValueError(f'{self.path}: class labels are '
+                             f'{"needed" if self.conditional else "not allowed"}')
+        if y is not None and y.is_floating_point():
+            raise ValueError(f'{self.path} takes integer class labels; class-weight mixing '
+                             'needs the PyTorch weights')
+        sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).expand(n)
+        feeds = dict(x=_numpy(x, np.float32), sigma=_numpy(sigma, np.float32))
+        if y is not None:
+            feeds['y'] = _numpy(y, np.int64)
+        out = torch.from_numpy(np.asarray(self._run(feeds), dtype=np.float32))
+        return out.clamp(-1, 1) if self.clip else out
+
+
+def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to('cpu', torch.float32 if dtype == np.float32
+                                               else torch.int64).numpy())
+
+
+def load_exported(path: str, model, threads: Optional[int] = None) -> ExportedDenoiser:
+    """The exported D of ``model_path`` after checking it fits ``model``."""
+    meta = read_metadata(path)
+    check_fits(meta, model, path)
+    return ExportedDenoiser(path, meta, threads=threads)

@@ -1,0 +1,26 @@
+"""tools/benchmark.py --compare onnxruntime,openvino on a tiny config (structure, not speed)."""
+import json
+import os.path as osp
+
+import pytest
+
+from mmagic_cm.testing import TINY_CONFIGS, run_tool
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('openvino')
+
+
+def test_benchmark_exported_rows(tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    argv = [osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'), '--batch-sizes', '2', '--reps', '1',
+            '--warmup', '1', '--matmul-size', '64', '--dtypes', 'fp32,bf16', '--quality',
+            '--compare', 'onnxruntime,openvino', '--json', str(out)]
+    assert run_tool('benchmark', argv) == 0
+    rows = json.loads(out.read_text())['rows']
+    got = {(r['impl'], r['dtype']) for r in rows}
+    assert {('onnxruntime', 'fp32'), ('openvino', 'fp32'), ('openvino', 'bf16')} <= got
+    assert ('onnxruntime', 'bf16') not in got  # no bf16 kernels in ONNX Runtime's CPU EP
+    for r in rows:
+        assert r['images_per_s'] > 0
+        assert r['psnr_db'] >= (35 if r['dtype'] == 'fp32' else 25)
+    assert '| onnxruntime | fp32 | 2 | static batch |' in capsys.readouterr().out

@@ -1,0 +1,242 @@
+"""Export of D(x, σ[, y]) to ONNX / OpenVINO and sampling through the files (tiny configs)."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmagic_cm.apis.build import build_from_config
+from mmagic_cm.checkpoint import CheckpointError
+from mmagic_cm.testing import ROOT, TINY_CONFIGS, assert_images_close, reference_weights, run_tool
+
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+pytest.importorskip('openvino')
+
+from mmagic_cm.export import (  # noqa: E402
+    ExportedDenoiser,
+    MissingBackendError,
+    export_denoiser,
+    read_metadata,
+)
+from mmagic_cm.export.core import check_inputs  # noqa: E402
+
+COND = osp.join(TINY_CONFIGS, 'cm_tiny_cond.py')
+UNCOND = osp.join(TINY_CONFIGS, 'cm_tiny_uncond.py')
+DIGITS = osp.join(ROOT, 'configs', 'consistency_models')
+SUFFIX = {'onnx': '.onnx', 'openvino': '.xml'}
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('weights')
+    paths = {}
+    for arch in ('tiny_cond', 'tiny_uncond'):
+        paths[arch] = str(folder / f'{arch}.pt')
+        torch.save(reference_weights(arch, 0), paths[arch])
+    return paths
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, weights):
+    """Tiny class-conditional model exported to both formats, batch 2, fp32."""
+    folder = tmp_path_factory.mktemp('exported')
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    files = {}
+    for fmt in ('onnx', 'openvino'):
+        files[fmt] = str(folder / f'tiny_cond{SUFFIX[fmt]}')
+        export_denoiser(model, files[fmt], fmt, batch_size=2, config='cm_tiny_cond.py')
+    return files
+
+
+@pytest.mark.parametrize('fmt', ['onnx', 'openvino'])
+def test_denoiser_outputs_and_metadata(exported, weights, fmt):
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    model.materialize()
+    meta = read_metadata(exported[fmt])
+    assert meta['config'] == 'cm_tiny_cond.py' and meta['format'] == fmt
+    assert meta['batch_size'] == 2 and not meta['dynamic_batch'] and meta['dtype'] == 'fp32'
+    assert meta['image_shape'] == [3, 16, 16] and meta['num_classes'] == 1000
+    assert (meta['sigma_min'], meta['sigma_max'], meta['sigma_data']) == (0.002, 80.0, 0.5)
+    assert meta['boundary_condition'] is True and meta['clip'] is True
+    d = ExportedDenoiser(exported[fmt])
+    ref = model.sampling_denoiser(model.settings(channels_last=False))
+    inputs = check_inputs(model, 2, seed=5)
+    got = d(inputs['x'], inputs['sigma'], inputs['y'])
+    assert got.dtype == torch.float32
+    with torch.no_grad():
+        expected = ref(inputs['x'], inputs['sigma'], y=inputs['y'])
+    assert float((got - expected).abs().max()) < 1e-4
+    with pytest.raises(ValueError, match='fixed at export'):
+        d.for_settings(model.settings(dtype='bf16'))
+    with pytest.raises(ValueError, match='integer class labels'):
+        d(inputs['x'], inputs['sigma'], torch.zeros(2, 1000))
+    with pytest.raises(ValueError, match='exported for batch size 2, called with batch size 3'):
+        d(torch.zeros(3, 3, 16, 16), torch.ones(3), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize('fmt', ['onnx', 'openvino'])
+@pytest.mark.parametrize('sampler', ['onestep', 'multistep'])
+def test_sampled_images_equal_pytorch(exported, weights, fmt, sampler):
+    kw = dict(sampler=sampler, ts='0,22,39' if sampler == 'multistep' else None,
+              steps=40 if sampler == 'multistep' else None)
+    torch_model, _ = build_from_config(COND, weights['tiny_cond'], **kw)
+    onnx_model, _ = build_from_config(COND, exported[fmt], **kw)
+    ref, ref_labels = torch_model.sample(4, labels='1,2,3,4')
+    ours, labels = onnx_model.sample(4, labels='1,2,3,4')
+    assert onnx_model.weights_pending is False and onnx_model.unet.time_embed[0].weight.is_meta
+    assert labels.tolist() == ref_labels.tolist()
+    assert_images_close(ours, ref)
+
+
+def test_dynamic_batch_and_reduced_dtypes(tmp_path, weights):
+    model, _ = build_from_config(UNCOND, weights['tiny_uncond'])
+    path = str(tmp_path / 'dyn.onnx')
+    meta = export_denoiser(model, path, 'onnx', dynamic_batch=True)
+    assert meta['dynamic_batch'] and meta['max_abs_diff'] < 1e-4
+    ref, _ = model.sample(3, batch_size=3)
+    for bs in (1, 3):
+        m, _ = build_from_config(UNCOND, path, batch_size=bs)
+        assert_images_close(m.sample(3)[0], ref)
+    for fmt, dtype in (('onnx', 'fp16'), ('openvino', 'bf16')):
+        meta = export_denoiser(model, str(tmp_path / f'r_{dtype}{SUFFIX[fmt]}'), fmt, dtype)
+        assert meta['dtype'] == dtype and meta['max_abs_diff'] <= meta['tolerance']
+    with pytest.raises(ValueError, match='no bf16 kernels'):
+        export_denoiser(model, str(tmp_path / 'x.onnx'), 'onnx', 'bf16')
+
+
+def test_edm_teacher_exports(tmp_path):
+    cfg = osp.join(DIGITS, 'consistency_models_edm_digits-heun-16x16.py')
+    model, _ = build_from_config(cfg)
+    meta = export_denoiser(model, str(tmp_path / 'edm.onnx'), 'onnx', batch_size=2)
+    assert meta['boundary_condition'] is False and meta['max_abs_diff'] < 1e-4
+
+
+@pytest.mark.parametrize('name', ['cd_digits-onestep', 'ct_digits-multistep'])
+def test_digits_tools_round_trip(tmp_path, name, capsys):
+    cfg = osp.join(DIGITS, f'consistency_models_{name}-16x16.py')
+    onnx_path = str(tmp_path / 'd.onnx')
+    assert run_tool('export', [cfg, '--format', 'onnx', '--batch-size', '5', '--out',
+                               onnx_path]) == 0
+    assert 'max abs difference' in capsys.readouterr().out
+    common = ['--num-samples', '10', '--batch-size', '5', '--labels',
+              '0,1,2,3,4,5,6,7,8,9', '--no-progress']
+    assert run_tool('sample', [cfg, '--out', str(tmp_path / 'pt.npz')] + common) == 0
+    assert run_tool('sample', [cfg, '--checkpoint', onnx_path,
+                               '--out', str(tmp_path / 'onnx.npz')] + common) == 0
+    with np.load(tmp_path / 'pt.npz') as a, np.load(tmp_path / 'onnx.npz') as b:
+        assert_images_close(b['arr_0'], a['arr_0'])
+        assert a['arr_1'].tolist() == b['arr_1'].tolist()
+    capsys.readouterr()
+    assert run_tool('sample', [cfg, '--checkpoint', onnx_path, '--batch-size', '2',
+                               '--out', str(tmp_path / 'bad.npz'), '--no-progress']) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'batch size 5' in err and 'batch size 2' in err and len(err.splitlines()) == 1
+    assert not osp.exists(tmp_path / 'bad.npz')
+
+
+@pytest.mark.parametrize('fmt', ['onnx', 'openvino'])
+def test_other_architecture_is_refused(exported, fmt):
+    model, _ = build_from_config(UNCOND, exported[fmt])
+    with pytest.raises(CheckpointError) as info:
+        model.materialize()
+    msg = str(info.value)
+    assert 'cm_tiny_cond.py' in msg and '1000 classes' in msg and 'unconditional' in msg
+    assert '\n' not in msg
+
+
+def test_onnx_without_metadata_is_refused(tmp_path, exported):
+    import onnx
+    proto = onnx.load(exported['onnx'])
+    del proto.metadata_props[:]
+    bare = str(tmp_path / 'bare.onnx')
+    onnx.save(proto, bare)
+    model, _ = build_from_config(COND, bare)
+    with pytest.raises(CheckpointError, match='has no mmagic_cm metadata'):
+        model.sample(2)
+
+
+def test_missing_backend_one_line(tmp_path, weights, monkeypatch, capsys):
+    monkeypatch.setitem(__import__('sys').modules, 'openvino', None)
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    with pytest.raises(MissingBackendError, match=r'pip install -e "\.\[deploy\]"'):
+        export_denoiser(model, str(tmp_path / 'm.xml'), 'openvino')
+    out = str(tmp_path / 'm.xml')
+    assert run_tool('export', [COND, '--checkpoint', weights['tiny_cond'], '--format',
+                               'openvino', '--out', out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'openvino' in err and '.[deploy]' in err and len(err.splitlines()) == 1
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('fmt', ['onnx', 'openvino'])
+def test_failed_check_writes_nothing(tmp_path, weights, monkeypatch, fmt):
+    from mmagic_cm.export import core
+    target = tmp_path / f'm{SUFFIX[fmt]}'
+    target.write_bytes(b'old')
+    monkeypatch.setitem(core.TOLERANCES, 'fp32', -1.0)
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    with pytest.raises(ValueError, match='nothing written'):
+        export_denoiser(model, str(target), fmt)
+    assert sorted(os.listdir(tmp_path)) == [target.name] and target.read_bytes() == b'old'
+
+
+def test_large_weights_go_to_external_data(tmp_path, weights, monkeypatch):
+    from mmagic_cm.export import core
+    monkeypatch.setattr(core, 'EXTERNAL_DATA_BYTES', 1000)  # LSUN-256 is past 2 GiB
+    model, _ = build_from_config(UNCOND, weights['tiny_uncond'])
+    export_denoiser(model, str(tmp_path / 'big.onnx'), 'onnx', batch_size=2)
+    assert sorted(os.listdir(tmp_path)) == ['big.onnx', 'big.onnx.data']
+    assert os.path.getsize(tmp_path / 'big.onnx.data') > os.path.getsize(tmp_path / 'big.onnx')
+    m, _ = build_from_config(UNCOND, str(tmp_path / 'big.onnx'))
+    assert_images_close(m.sample(2)[0], model.sample(2)[0])
+
+
+def test_mmagic_inferencer_model_ckpt(exported, weights, tmp_path):
+    from mmagic_cm.quiet import import_mmagic
+    import_mmagic(False)
+    from mmagic.apis import MMagicInferencer
+    images = []
+    for ckpt in (weights['tiny_cond'], exported['onnx']):
+        torch.manual_seed(0)
+        editor = MMagicInferencer(model_name='consistency_models', model_config=COND,
+                                  model_ckpt=ckpt, device='cpu',
+                                  extra_parameters=dict(num_batches=2))
+        images.append(editor.infer(label=145, result_out_dir=str(tmp_path / 'r.png'))[1])
+    assert images[0].shape == images[1].shape == (2, 3, 16, 16)
+    assert float((images[0].float() - images[1].float()).abs().max()) < 1e-3
+
+
+def test_int8_openvino(tmp_path, weights, monkeypatch):
+    pytest.importorskip('nncf')
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    path = str(tmp_path / 'q.xml')
+    meta = export_denoiser(model, path, 'openvino', 'int8', batch_size=2,
+                           calibration_batches=4)
+    assert meta['dtype'] == 'int8' and meta['mean_abs_diff'] <= meta['tolerance']
+    m, _ = build_from_config(COND, path)
+    assert m.sample(2, labels='1,2')[0].shape == (2, 16, 16, 3)
+    with pytest.raises(ValueError, match='needs calibration samples'):
+        export_denoiser(model, str(tmp_path / 'n.xml'), 'openvino', 'int8',
+                        calibration_batches=0)
+    with pytest.raises(ValueError, match='use --format openvino'):
+        export_denoiser(model, str(tmp_path / 'n.onnx'), 'onnx', 'int8')
+    monkeypatch.setitem(__import__('sys').modules, 'nncf', None)
+    with pytest.raises(MissingBackendError, match='nncf'):
+        export_denoiser(model, str(tmp_path / 'n.xml'), 'openvino', 'int8')
+    assert sorted(os.listdir(tmp_path)) == ['q.bin', 'q.xml']
+
+
+def test_opset_the_runtime_cannot_run(tmp_path, exported):
+    import onnx
+    proto = onnx.load(exported['onnx'])
+    for entry in proto.opset_import:
+        if entry.domain in ('', 'ai.onnx'):
+            entry.version = 99
+    path = str(tmp_path / 'future.onnx')
+    onnx.save(proto, path)
+    model, _ = build_from_config(COND, path)
+    with pytest.raises(CheckpointError, match='onnxruntime .* cannot load') as info:
+        model.materialize()
+    assert '\n' not in str(info.value)
