@@ -57,10 +57,10 @@ def parse_args(argv: Optional[List[str]] = None):
 
 
 def config_of(args) -> str:
-    from mmagic_cm.zoo import config_path, load_settings
-    settings = load_settings('consistency_models')
     if args.config:
         return args.config
+    from mmagic_cm.zoo import config_path, load_settings
+    settings = load_settings('consistency_models')
     if args.model_setting is not None:
         if not 0 <= args.model_setting < len(settings):
             raise ValueError(f'--model-setting {args.model_setting}: choose 0 to '

@@ -1,9 +1,11 @@
 """Writing files safely: the one atomic-write helper of the project.
 
-Every output (sample ``.npz`` files, grids, shards, converted and exported
-checkpoints) goes through :func:`atomic_write`, so that a failure, Ctrl-C or
-a killed process never leaves a half-written file under the final name and
-an existing file is replaced only by a complete new one.
+Single-file outputs (sample ``.npz`` files, grids, shards, converted
+checkpoints) go through :func:`atomic_write`, and outputs of several files
+(a diffusers folder, an OpenVINO .xml/.bin pair) are staged in a folder and
+moved in with :func:`replace_path`, so that a failure, Ctrl-C or a killed
+process never leaves a half-written file under the final name and an
+existing output is replaced only by a complete new one.
 """
 from __future__ import annotations
 

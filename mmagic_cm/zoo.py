@@ -76,7 +76,8 @@ def configs_fitting(found: Mapping[str, tuple], config_root: Optional[str] = Non
         if '_base_' in path.parts:
             continue
         try:
-            unet_cfg = dict(Config.fromfile(str(path)).model.unet)
+            unet_cfg = dict(Config.fromfile(str(path),
+                                            import_custom_modules=False).model.unet)
         except Exception:  # a config of another kind: not a candidate
             continue
         key = repr(sorted(unet_cfg.items()))

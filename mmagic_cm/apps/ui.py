@@ -16,10 +16,13 @@ traceback.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import functools
 import glob
 import logging
 import os.path as osp
+import shutil
 import tempfile
 from typing import Optional
 
@@ -46,6 +49,8 @@ from .core import (
 CANVAS = 256
 #: all model calls share this queue slot
 CONCURRENCY_ID = 'model'
+#: request folders of downloads kept (older ones are removed)
+KEEP_REQUEST_FOLDERS = 32
 BRUSH_MASK = '(brush)'
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
@@ -111,7 +116,10 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
         work_dir: where downloads are written (default: a new temp folder).
     """
     import gradio as gr
-    work_dir = work_dir or tempfile.mkdtemp(prefix='mmagic_cm_demo_')
+    if work_dir is None:  # ours: removed when the process ends
+        work_dir = tempfile.mkdtemp(prefix='mmagic_cm_demo_')
+        atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
+    recent = collections.deque()
     size, conditional = app.size, app.num_classes is not None
     choices = app.class_choices()
     default_label = ('7' if app.num_classes == 10 else
@@ -139,7 +147,12 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
         return seen, out, info
 
     def folder():
-        return tempfile.mkdtemp(dir=work_dir)
+        # one folder per request; only the latest few are kept (the page shows
+        # the last result of each tab), so a long-running server does not grow
+        recent.append(tempfile.mkdtemp(dir=work_dir))
+        while len(recent) > KEEP_REQUEST_FOLDERS:
+            shutil.rmtree(recent.popleft(), ignore_errors=True)
+        return recent[-1]
 
     # ------------------------------------------------------------ handlers
     # a gr.Progress default makes Gradio show progress (the library's tqdm bars)

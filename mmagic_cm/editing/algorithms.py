@@ -20,13 +20,12 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from ..models.samplers import DenoiserFn as Denoiser
-from ..models.samplers import sample_consistency
+from ..models.samplers import DenoiserFn, sample_consistency
 from ..models.sigmas import ts_to_sigmas
 from .operators import Colorize, Inpaint, Operator, SuperResolution
 
 
-def edit_with_operator(denoiser: Denoiser, images: torch.Tensor, x: torch.Tensor,
+def edit_with_operator(denoiser: DenoiserFn, images: torch.Tensor, x: torch.Tensor,
                        ts: Sequence[int], generator, operator: Operator, steps: int = 40,
                        sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
                        progress: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -39,19 +38,19 @@ def edit_with_operator(denoiser: Denoiser, images: torch.Tensor, x: torch.Tensor
     return out, known
 
 
-def inpaint(denoiser: Denoiser, images: torch.Tensor, mask: torch.Tensor, x: torch.Tensor,
+def inpaint(denoiser: DenoiserFn, images: torch.Tensor, mask: torch.Tensor, x: torch.Tensor,
             ts: Sequence[int], generator, **kwargs) -> Tuple[torch.Tensor, torch.Tensor]:
     """Fill where ``mask`` is 0 (mask: (H, W) or (N|1, C|1, H, W), 1 = keep)."""
     return edit_with_operator(denoiser, images, x, ts, generator, Inpaint(mask), **kwargs)
 
 
-def colorize(denoiser: Denoiser, images: torch.Tensor, x: torch.Tensor, ts: Sequence[int],
+def colorize(denoiser: DenoiserFn, images: torch.Tensor, x: torch.Tensor, ts: Sequence[int],
              generator, **kwargs) -> Tuple[torch.Tensor, torch.Tensor]:
     """Colour ``images`` (RGB, or grey as R = G = B), keeping their luminance."""
     return edit_with_operator(denoiser, images, x, ts, generator, Colorize(), **kwargs)
 
 
-def superres(denoiser: Denoiser, images: torch.Tensor, x: torch.Tensor, ts: Sequence[int],
+def superres(denoiser: DenoiserFn, images: torch.Tensor, x: torch.Tensor, ts: Sequence[int],
              generator, patch_size: int = 8, **kwargs) -> Tuple[torch.Tensor, torch.Tensor]:
     """Add detail keeping every ``patch_size``-square patch mean of ``images``
     (full-size images, or low-resolution ones upscaled by
@@ -77,7 +76,7 @@ def denoising_sigmas(sigma: float, ts: Optional[Sequence[int]] = None, steps: in
     return [sigma] + below
 
 
-def denoise(denoiser: Denoiser, noisy: torch.Tensor, sigma: float, generator,
+def denoise(denoiser: DenoiserFn, noisy: torch.Tensor, sigma: float, generator,
             ts: Optional[Sequence[int]] = None, steps: int = 40, sigma_min: float = 0.002,
             sigma_max: float = 80.0, rho: float = 7.0, progress: bool = False
             ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +91,7 @@ def denoise(denoiser: Denoiser, noisy: torch.Tensor, sigma: float, generator,
     return out, noisy
 
 
-def stroke(denoiser: Denoiser, strokes: torch.Tensor, sigma: float, generator,
+def stroke(denoiser: DenoiserFn, strokes: torch.Tensor, sigma: float, generator,
            ts: Optional[Sequence[int]] = None, noise: Optional[torch.Tensor] = None,
            **kwargs) -> Tuple[torch.Tensor, torch.Tensor]:
     """Stroke-guided generation (SDEdit-like): noise a rough painting to
@@ -130,7 +129,7 @@ def shared_randn_like(generator):
     return randn_like
 
 
-def interpolate(denoiser: Denoiser, noise_a: torch.Tensor, noise_b: torch.Tensor,
+def interpolate(denoiser: DenoiserFn, noise_a: torch.Tensor, noise_b: torch.Tensor,
                 alphas: torch.Tensor, generator, ts: Optional[Sequence[int]] = None,
                 steps: int = 40, sigma_min: float = 0.002, sigma_max: float = 80.0,
                 rho: float = 7.0, progress: bool = False

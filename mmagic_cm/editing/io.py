@@ -185,9 +185,10 @@ def write_edit_results(out_dir: str, names: List[str], result) -> None:
     """Write an :class:`~.api.EditResult` as PNGs: ``<name>.png``, ``<name>_input.png``
     and ``grid.png`` (inputs above results).
 
-    Every PNG goes into a staging folder next to ``out_dir``, then is moved
-    them in (renames): a failure while writing leaves ``out_dir`` untouched.
-    Files of the same names there are replaced; others are left alone."""
+    Every PNG is written into a staging folder next to ``out_dir`` first and
+    then moved in by renames, so a failure while writing leaves ``out_dir``
+    untouched. Files of the same names there are replaced; others are left
+    alone."""
     from PIL import Image
 
     from ..fileio import _umask

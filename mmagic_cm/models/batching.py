@@ -36,6 +36,8 @@ def run_batches(make: Callable[[int, int], Sequence[torch.Tensor]], generator, s
         one numpy array per output of ``make``: the real rows of every batch,
         concatenated (``stop - start`` rows).
     """
+    if not 0 <= start < stop or batch_size < 1:
+        raise ValueError(f'no batches in [{start}, {stop}) of size {batch_size}')
     batches = range(start, stop, batch_size)
     if progress:
         from tqdm.auto import tqdm

@@ -134,6 +134,18 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         except TypeError as exc:  # an unknown or misspelled train_cfg key
             raise ValueError(f'train_cfg of {objective["type"]}: {exc}') from None
         self.ema_rates = tuple(float(r) for r in tc.get('ema_rates', ()))
+
+    def ensure_training_copies(self) -> None:
+        """Create the objective's target and the EMA copies of the online UNet.
+
+        Done when training starts (:meth:`init_weights`, the first loss) or a
+        training checkpoint arrives, not at construction: a model built from a
+        training config only to sample (MMagic's ``test.py``, say) then holds
+        one UNet, not five.
+        """
+        if not self.trainable or hasattr(self, 'ema_unets'):
+            return
+        self.objective.make_copies(self.unet)
         self.ema_unets = nn.ModuleDict({
             ema_key(r): ExponentialMovingAverage(self.unet, momentum=1 - r)
             for r in self.ema_rates
@@ -325,6 +337,8 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         """
         if not self.trainable:
             raise ValueError('this model cannot train: its config has no train_cfg')
+        self.ensure_training_copies()
+        self._model_path_unread = False  # training owns the weights now
         step = int(self.train_step_count)
         devices = [x_start.device] if x_start.device.type == 'cuda' else []
         with torch.random.fork_rng(devices=devices):
@@ -356,22 +370,23 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             load_unet_from(self.unet, init_from, local_hint='train_cfg.init_from=PATH')
         else:
             self.objective.init_online(self.unet)
+        self.ensure_training_copies()
         self.copy_unet_to_training_copies()
         self._model_path_unread = False
 
     def copy_unet_to_training_copies(self) -> None:
         if not self.trainable:
             return
-        state = self.unet.state_dict()
         self.objective.online_changed(self.unet)
-        for ema in self.ema_unets.values():
-            ema.module.load_state_dict(state)
+        for ema in getattr(self, 'ema_unets', {}).values():
+            ema.module.load_state_dict(self.unet.state_dict())
 
     @torch.no_grad()
     def after_optimizer_step(self) -> None:
         """After each optimizer step: the objective's target, the EMAs, ``k += 1``."""
         if not self.trainable:
             return
+        self.ensure_training_copies()
         self.objective.after_step(self.unet, int(self.train_step_count))
         for ema in self.ema_unets.values():
             ema.update_parameters(self.unet)
@@ -380,13 +395,16 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
     # ------------------------------------------------------------------ helpers
     @contextlib.contextmanager
     def unet_in_eval_mode(self):
-        """Sample with the UNet in eval mode (no dropout), then restore its mode."""
-        was_training = self.unet.training
-        self.unet.eval()
+        """Sample with the UNets in eval mode (no dropout), then restore their modes."""
+        unets = {id(u): u for u in (self.unet, self.sampling_unet())}.values()
+        modes = [(u, u.training) for u in unets]
+        for u in unets:
+            u.eval()
         try:
             yield
         finally:
-            self.unet.train(was_training)
+            for u, was_training in modes:
+                u.train(was_training)
 
     def sample_labels(self, labels: LabelSpec, num_samples: int, seed: int
                       ) -> Optional[List[int]]:

@@ -120,12 +120,15 @@ class KarrasPrecond:
 @MODELS.register_module()
 class KarrasDenoiser(KarrasPrecond):
     """Deprecated name of :class:`KarrasPrecond` (configs and code that use it
-    keep working); ``distillation`` is ``boundary_condition``."""
+    keep working), with its old arguments and their order: ``distillation``
+    is ``boundary_condition``."""
 
-    def __init__(self, *args, distillation: Optional[bool] = None, **kwargs):
-        if distillation is not None:
-            kwargs.setdefault('boundary_condition', distillation)
-        super().__init__(*args, **kwargs)
+    def __init__(self, sigma_data: float = 0.5, sigma_min: float = 0.002,
+                 sigma_max: float = 80.0, rho: float = 7.0, weight_schedule: str = 'karras',
+                 distillation: bool = False, boundary_condition: Optional[bool] = None):
+        super().__init__(sigma_data, sigma_min, sigma_max, rho,
+                         distillation if boundary_condition is None else boundary_condition,
+                         weight_schedule)
 
 
 class Denoiser(nn.Module):
@@ -172,8 +175,8 @@ def merge_precond_configs(precond, denoiser):
 
 
 def build_precond(cfg, boundary_condition: Optional[bool] = None) -> KarrasPrecond:
-    """A :class:`KarrasPrecond` from a config dict (``type`` defaults to it)
-    or an object; ``boundary_condition`` set when given."""
+    """A :class:`KarrasPrecond` from a config dict (``type`` defaults to it;
+    ``boundary_condition`` set when given), or an object, as it is."""
     if cfg is None or isinstance(cfg, dict):
         cfg = dict(cfg or {})
         cfg.setdefault('type', 'KarrasPrecond')
@@ -185,6 +188,4 @@ def build_precond(cfg, boundary_condition: Optional[bool] = None) -> KarrasPreco
             cfg.pop('distillation', None)
             cfg['boundary_condition'] = boundary_condition
         return MODELS.build(cfg)
-    if boundary_condition is not None and cfg.boundary_condition != boundary_condition:
-        cfg.boundary_condition = boundary_condition
-    return cfg
+    return cfg  # an object is used as it is (it may be shared: never changed here)

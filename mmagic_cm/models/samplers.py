@@ -34,8 +34,12 @@ from .sigmas import check_ts, sampling_sigmas, ts_to_sigmas  # noqa: F401  (re-e
 
 DenoiserFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 RandnLike = Callable[[torch.Tensor], torch.Tensor]
-#: deprecated alias of :data:`DenoiserFn`
-Denoiser = DenoiserFn
+
+
+def as_randn_like(noise) -> Optional[RandnLike]:
+    """``randn_like`` itself, or a noise generator's (samplers took generator
+    objects before; both work)."""
+    return getattr(noise, 'randn_like', noise)
 
 
 def _steps(n: int, progress: bool, desc: str):
@@ -83,6 +87,7 @@ def sample_consistency(denoiser: DenoiserFn, x: torch.Tensor, sigmas: Sequence[f
     evaluations. The levels are used as Python floats (float64), as the
     original computes them.
     """
+    randn_like = as_randn_like(randn_like)
     sigmas = [float(s) for s in sigmas]
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'consistency'):
@@ -123,6 +128,7 @@ def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
                 s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float('inf'),
                 s_noise: float = 1.0, progress: bool = False, callback=None) -> torch.Tensor:
     """Karras et al. (2022) Algorithm 2: Heun steps with optional churn."""
+    randn_like = as_randn_like(randn_like)
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'heun'):
         x, sigma_hat = _churn(x, sigmas, i, randn_like, s_churn, s_tmin, s_tmax, s_noise)
@@ -166,6 +172,7 @@ def get_ancestral_step(sigma_from, sigma_to):
 def sample_ancestral(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
                      randn_like: RandnLike, progress: bool = False, callback=None) -> torch.Tensor:
     """Euler ancestral sampling: Euler step to sigma_down, add sigma_up noise."""
+    randn_like = as_randn_like(randn_like)
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'ancestral'):
         denoised = denoiser(x, sigmas[i] * s_in)
@@ -183,6 +190,7 @@ def sample_dpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
                s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float('inf'),
                s_noise: float = 1.0, progress: bool = False, callback=None) -> torch.Tensor:
     """DPM-Solver-2-like midpoint steps (midpoint on a rho=3 schedule)."""
+    randn_like = as_randn_like(randn_like)
     s_in = x.new_ones([x.shape[0]])
     for i in _steps(len(sigmas) - 1, progress, 'dpm'):
         x, sigma_hat = _churn(x, sigmas, i, randn_like, s_churn, s_tmin, s_tmax, s_noise)

@@ -130,6 +130,9 @@ class LazyWeightsMixin:
     def copy_unet_to_training_copies(self) -> None:
         """Hook for hosts with EMA/target copies of the UNet (none here)."""
 
+    def ensure_training_copies(self) -> None:
+        """Hook for hosts that create their training copies on demand (none here)."""
+
     def _apply(self, fn, recurse=True):
         # .to()/.cuda()/.half() while the UNet is on the meta device: remember
         # it for the UNet (applied once its weights arrive), so that building
@@ -148,7 +151,10 @@ class LazyWeightsMixin:
 
 
 def _weights_arrived(module, incompatible_keys) -> None:
-    module._model_path_unread = False
+    # only a load that held the UNet's weights replaces model_path's
+    if getattr(module, '_unet_in_load', False):
+        module._unet_in_load = False
+        module._model_path_unread = False
     module._apply_deferred()
 
 
@@ -168,6 +174,9 @@ def _accept_unet_checkpoints(module, state_dict, prefix, *args) -> None:
             not in state_dict:
         for key in [k for k in state_dict if k.startswith(prefix)]:
             state_dict[unet_prefix + key[len(prefix):]] = state_dict.pop(key)
+    if any(k_top(k, prefix) in ('target_unet', 'ema_unets') for k in state_dict
+           if k.startswith(prefix)):
+        module.ensure_training_copies()  # a training checkpoint: make room for its copies
     own = own_keys(module)
     has_emas = any(k.startswith('ema_unets.') for k in own)
     if not has_emas and any(k.startswith(prefix + 'ema_unets.') for k in state_dict):
@@ -186,6 +195,7 @@ def _accept_unet_checkpoints(module, state_dict, prefix, *args) -> None:
     unet_state = extract_unet_state_dict(
         {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(unet_prefix)})
     check_unet_state_dict(module.unet, unet_state, 'the checkpoint')
+    module._unet_in_load = True
     bare = not any(k.startswith(prefix + 'ema_unets.') or k.startswith(prefix + 'target_unet.')
                    for k in state_dict)
     if bare:  # a bare UNet file: the training copies start from it too
@@ -194,6 +204,12 @@ def _accept_unet_checkpoints(module, state_dict, prefix, *args) -> None:
                 name = key[len(copy_prefix):]
                 if name in unet_state:
                     state_dict[prefix + key] = unet_state[name]
+        # counters a bare file does not have keep their values (no missing keys)
+        buffers = dict(module.named_buffers())
+        for key in own:
+            if prefix + key not in state_dict and key in buffers and (
+                    key == 'train_step_count' or key.endswith('.steps')):
+                state_dict[prefix + key] = buffers[key].detach().clone()
     if any(p.is_meta for p in module.unet.parameters()):
         module.unet.to_empty(device='cpu')
 

@@ -67,6 +67,11 @@ class Objective(nn.Module):
     def init_online(self, online: nn.Module) -> None:
         """Start of training: the online network's weights (default: as initialised)."""
 
+    def make_copies(self, online: nn.Module) -> None:
+        """Create what the objective keeps beside the online network (a target
+        copy), at the start of training or when a training checkpoint
+        arrives; never for a model that only samples."""
+
     def online_changed(self, online: nn.Module) -> None:
         """The online weights were replaced (loaded, initialised)."""
 
@@ -123,8 +128,8 @@ class ConsistencyTraining(Objective):
         super().__init__(precond, online=online, **base)
         self.loss_metric = build_metric(loss).requires_grad_(False)
         self.schedule = build_schedule(schedule or dict(type='original'))
-        if not isinstance(self.schedule, ImprovedSchedule):
-            self.target_unet = copy.deepcopy(online).requires_grad_(False)
+        # the improved schedule's target is the online network under stop-grad
+        self.uses_target_copy = not isinstance(self.schedule, ImprovedSchedule)
         self.noise_sampler = noise_sampler
         self.weighting = weighting or precond.weight_schedule
 
@@ -141,10 +146,17 @@ class ConsistencyTraining(Objective):
         return lognormal_indices(num_scales, len(x_start), p.sigma_min, p.sigma_max, p.rho,
                                  device=x_start.device, **sampler)
 
+    def make_copies(self, online: nn.Module) -> None:
+        if self.uses_target_copy and not hasattr(self, 'target_unet'):
+            self.target_unet = copy.deepcopy(online).requires_grad_(False)
+
     def forward(self, online, x_start, labels, step) -> Dict[str, torch.Tensor]:
         mu, num_scales = self.schedule(step)
         noise = torch.randn_like(x_start)
         indices = self.indices(num_scales, x_start)
+        if self.uses_target_copy and not hasattr(self, 'target_unet'):
+            raise RuntimeError('the target network is missing: call make_copies(online) at '
+                               'the start of training')
         target = getattr(self, 'target_unet', online)
         p = self.precond
         loss = consistency_loss(

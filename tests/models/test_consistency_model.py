@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from mmagic_cm.models import ConsistencyModel, resolve_dtype
 from mmagic_cm.registry import MODELS
-from mmagic_cm.testing import TINY_CONFIGS
+from mmagic_cm.testing import ROOT, TINY_CONFIGS
 
 
 def build(name='cm_tiny_cond.py', **overrides):
@@ -115,3 +115,32 @@ def test_edm_teacher_uses_plain_scalings():
     assert isinstance(teacher, ConsistencyModel)
     images, _ = teacher.sample(2, labels=1)
     assert images.shape == (2, 16, 16, 3)
+
+
+def test_training_copies_are_made_when_training_starts_not_at_build():
+    """A model built from a training config only to sample holds one UNet;
+    the target and EMA copies appear when training starts or a training
+    checkpoint arrives, in the checkpoint format of earlier releases."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'consistency_models',
+                                   'consistency_models_cd_digits-onestep-16x16.py'))
+    model = MODELS.build(cfg.model)
+    assert model.trainable and not hasattr(model, 'ema_unets')
+    assert not any(k.startswith(('target_unet.', 'ema_unets.')) for k in model.state_dict())
+    assert model.weights_pending  # model_path: read if it samples before training
+    model.init_weights()  # the start of training (the teacher, then the copies)
+    state = model.state_dict()
+    assert any(k.startswith('target_unet.') for k in state)
+    assert any(k.startswith('ema_unets.ema_0p999.module.') for k in state)
+    assert not model.weights_pending
+    fresh = MODELS.build(cfg.model)
+    fresh.load_state_dict(state)  # a training checkpoint makes room for its copies
+    assert set(fresh.state_dict()) == set(state)
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_a_load_without_unet_weights_leaves_model_path_pending():
+    cfg = Config.fromfile(osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'))
+    model = MODELS.build(dict(cfg.model, model_path='/nonexistent/never-read.pt'))
+    model.load_state_dict({}, strict=False)
+    assert model.weights_pending
