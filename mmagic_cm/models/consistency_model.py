@@ -128,11 +128,9 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                              f'of {", ".join(OBJECTIVES)} (or give train_cfg.type)')
         objective.setdefault('type', OBJECTIVES.get(self.training_mode))
         self.register_buffer('train_step_count', torch.zeros((), dtype=torch.long))
-        try:
-            self.objective = MODELS.build(
-                dict(objective, online=self.unet, precond=self.precond, unet_cfg=unet_cfg))
-        except TypeError as exc:  # an unknown or misspelled train_cfg key
-            raise ValueError(f'train_cfg of {objective["type"]}: {exc}') from None
+        check_objective_keys(objective)
+        self.objective = MODELS.build(
+            dict(objective, online=self.unet, precond=self.precond, unet_cfg=unet_cfg))
         self.ema_rates = tuple(float(r) for r in tc.get('ema_rates', ()))
 
     def ensure_training_copies(self) -> None:
@@ -442,6 +440,23 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         s = self.settings(clip_denoised=clip_denoised, dtype=name, channels_last=channels_last,
                           compile=compile)
         return partial(self.sampling_denoiser(s), **(model_kwargs or {}))
+
+
+def check_objective_keys(objective: dict) -> None:
+    """Refuse train_cfg keys the objective does not take, naming the close ones."""
+    import difflib
+    cls = MODELS.get(objective['type'])
+    if cls is None:
+        raise ValueError(f'train_cfg.type={objective["type"]!r} is no registered objective')
+    takes = getattr(cls, 'accepted_arguments', None)
+    known = (takes() if takes else set()) - {'online', 'precond', 'unet_cfg'}
+    known |= set(MODEL_TRAIN_KEYS) | {'type'}
+    for key in objective:
+        if known and key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f'; did you mean {close[0]!r}?' if close else ''
+            raise ValueError(f'train_cfg.{key}: not a setting of {objective["type"]} (it takes '
+                             f'{", ".join(sorted(known))}){hint}')
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:

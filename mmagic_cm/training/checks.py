@@ -45,13 +45,9 @@ def check_resume_matches(cfg) -> None:
 
 def check_training_inputs(cfg) -> None:
     """One-line errors for a missing teacher and an empty or unreadable dataset."""
-    from ..checkpoint import find_local_file, is_url
+    from .objectives import check_teacher_file
     teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
-    path = teacher.get('path')
-    if path and not is_url(path) and find_local_file(path) is None:
-        raise FileNotFoundError(
-            f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
-            'the EDM teacher first, or point the config at its weights')
+    check_teacher_file(teacher.get('path'))
     loss = (cfg.model.get('train_cfg') or {}).get('loss')
     if loss == 'lpips' or isinstance(loss, dict) and loss.get('type') == 'lpips':
         from .lpips import LPIPSLoss

@@ -37,6 +37,30 @@ from .schedules import (
 )
 
 
+def check_teacher_file(path: str) -> None:
+    """Raise FileNotFoundError (one line) for a local teacher file that is missing."""
+    from ..checkpoint import find_local_file, is_url
+    if path and not is_url(path) and find_local_file(path) is None:
+        raise FileNotFoundError(
+            f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
+            'the EDM teacher first, or point the config at its weights')
+
+
+def accepted_arguments(cls) -> set:
+    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` up its bases."""
+    import inspect
+    names = set()
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                      p.KEYWORD_ONLY) and p.name != 'self'}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
 @torch.no_grad()
 def update_ema(target: nn.Module, source: nn.Module, rate: float) -> None:
     """``target <- rate * target + (1 - rate) * source``, as the original."""
@@ -53,6 +77,11 @@ class _Hidden:
 
 class Objective(nn.Module):
     """Base: the interface :class:`~mmagic_cm.models.ConsistencyModel` calls."""
+
+    @classmethod
+    def accepted_arguments(cls) -> set:
+        """The ``train_cfg`` keys this objective takes."""
+        return accepted_arguments(cls)
 
     def __init__(self, precond: KarrasPrecond, unet_cfg=None, online: nn.Module = None):
         super().__init__()
@@ -205,12 +234,8 @@ class ConsistencyDistillation(ConsistencyTraining):
     def teacher(self, device='cpu') -> nn.Module:
         """The frozen EDM teacher UNet on ``device``, read on first use."""
         if self._teacher.module is None:
-            from ..checkpoint import find_local_file, is_url
             path = self.teacher_cfg['path']
-            if not is_url(path) and find_local_file(path) is None:
-                raise FileNotFoundError(
-                    f'teacher checkpoint not found: {path} (train_cfg.teacher.path); train '
-                    'the EDM teacher first or point the config at its weights')
+            check_teacher_file(path)
             cfg = dict(self.unet_cfg)
             cfg['dropout'] = self.teacher_cfg.get('dropout', cfg.get('dropout', 0.0))
             teacher = build_unet(cfg, meta=True)
