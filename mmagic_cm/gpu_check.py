@@ -285,7 +285,8 @@ def training(device, dry_run: bool, iters: int = 20) -> Dict:
                                       dropout=0.1),
                 unet_cfg=cfg, online=online, loss='l2',
                 schedule=dict(type='original', start_ema=0.95, start_scales=18)).to(dev)
-            objective.init_online(online)
+            objective.init_online(online)  # the teacher's weights
+            objective.make_copies(online)  # the target network
             objective.online_changed(online)
             model = DDP(online, device_ids=[dev.index or 0] if dev.type == 'cuda' else None)
             opt = torch.optim.RAdam(online.parameters(), lr=4e-5)
