@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmagic_cm.checkpoint import read_checkpoint
 from mmagic_cm.testing import ROOT, TINY_CONFIGS, run_tool
 
 CD_DIGITS = osp.join(ROOT, 'configs', 'consistency_models',
@@ -46,8 +47,8 @@ def test_mmagic_train_py_trains_the_digits_cd_config_as_is(tmp_path):
     for key in ours:
         assert torch.equal(ours[key], theirs[key]), key
     # training started from the teacher (CD), not from model_path's distilled weights
-    teacher = torch.load(osp.join(ROOT, 'mmagic_cm', 'weights', 'digits',
-                                  'edm_digits16_ema.pt'), weights_only=True)
+    teacher = read_checkpoint(osp.join(ROOT, 'mmagic_cm', 'weights', 'digits',
+                                       'edm_digits16_ema.pt'))
     key = 'input_blocks.0.0.weight'
     step = (theirs['unet.' + key] - teacher[key].float()).abs().max()
     assert 0 < step < 1e-3  # two small optimizer steps away from the teacher
