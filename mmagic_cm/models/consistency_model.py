@@ -442,17 +442,36 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         return partial(self.sampling_denoiser(s), **(model_kwargs or {}))
 
 
+def init_arguments(cls) -> Optional[set]:
+    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` up its bases
+    to ``nn.Module``; None when they end in a ``**kwargs`` nobody checks."""
+    import inspect
+    names = set()
+    for klass in cls.__mro__:
+        if klass in (nn.Module, object):
+            return names  # nn.Module refuses what is left
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters.values()
+        names |= {p.name for p in params if p.name != 'self' and p.kind in (
+            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
 def check_objective_keys(objective: dict) -> None:
     """Refuse train_cfg keys the objective does not take, naming the close ones."""
     import difflib
     cls = MODELS.get(objective['type'])
     if cls is None:
         raise ValueError(f'train_cfg.type={objective["type"]!r} is no registered objective')
-    takes = getattr(cls, 'accepted_arguments', None)
-    known = (takes() if takes else set()) - {'online', 'precond', 'unet_cfg'}
-    known |= set(MODEL_TRAIN_KEYS) | {'type'}
+    takes = init_arguments(cls)
+    if takes is None:  # it takes any keyword: nothing to check here
+        return
+    known = (takes - {'online', 'precond', 'unet_cfg'}) | set(MODEL_TRAIN_KEYS) | {'type'}
     for key in objective:
-        if known and key not in known:
+        if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f'; did you mean {close[0]!r}?' if close else ''
             raise ValueError(f'train_cfg.{key}: not a setting of {objective["type"]} (it takes '

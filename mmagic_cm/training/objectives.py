@@ -46,21 +46,6 @@ def check_teacher_file(path: str) -> None:
             'the EDM teacher first, or point the config at its weights')
 
 
-def accepted_arguments(cls) -> set:
-    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` up its bases."""
-    import inspect
-    names = set()
-    for klass in cls.__mro__:
-        if '__init__' not in vars(klass):
-            continue
-        params = inspect.signature(vars(klass)['__init__']).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                                      p.KEYWORD_ONLY) and p.name != 'self'}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    return names
-
-
 @torch.no_grad()
 def update_ema(target: nn.Module, source: nn.Module, rate: float) -> None:
     """``target <- rate * target + (1 - rate) * source``, as the original."""
@@ -77,11 +62,6 @@ class _Hidden:
 
 class Objective(nn.Module):
     """Base: the interface :class:`~mmagic_cm.models.ConsistencyModel` calls."""
-
-    @classmethod
-    def accepted_arguments(cls) -> set:
-        """The ``train_cfg`` keys this objective takes."""
-        return accepted_arguments(cls)
 
     def __init__(self, precond: KarrasPrecond, unet_cfg=None, online: nn.Module = None):
         super().__init__()

@@ -144,3 +144,12 @@ def test_a_load_without_unet_weights_leaves_model_path_pending():
     model = MODELS.build(dict(cfg.model, model_path='/nonexistent/never-read.pt'))
     model.load_state_dict({}, strict=False)
     assert model.weights_pending
+
+
+def test_unknown_train_cfg_key_is_one_line_with_the_close_match():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'consistency_models',
+                                   'consistency_models_ct_digits-onestep-16x16.py'))
+    cfg.model.train_cfg['lss'] = cfg.model.train_cfg.pop('loss')
+    with pytest.raises(ValueError, match=r"train_cfg\.lss: not a setting of "
+                       r"ConsistencyTraining .*did you mean 'loss'"):
+        MODELS.build(cfg.model)
