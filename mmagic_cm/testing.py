@@ -126,3 +126,39 @@ def run_tool(name: str, argv: Sequence[str]) -> int:
         raise FileNotFoundError(f'no tools/{name}.py or demo/{name}.py')
     namespace = runpy.run_path(path, run_name=f'mmagic_cm_tool_{name}')
     return namespace['main'](list(argv))
+
+
+# ------------------------------------------------------------------ ECT parity
+#: loss cases of the ECT fixture (tools/reference/make_ect_fixtures.py runs
+#: locuslab/ect's ECMLoss on them): mappings, stages (r = 0 included), c
+ECT_CASES = {
+    'sigmoid_stage0': dict(seed=1, stage=0, mapping='sigmoid', q=2.0, k=8.0, b=1.0, c=0.0,
+                           p_mean=-1.1, p_std=2.0),
+    'sigmoid_stage3': dict(seed=2, stage=3, mapping='sigmoid', q=2.0, k=8.0, b=1.0, c=0.0,
+                           p_mean=-1.1, p_std=2.0),
+    'const_stage1_c': dict(seed=3, stage=1, mapping='const', q=4.0, k=8.0, b=1.0, c=0.06,
+                           p_mean=-0.8, p_std=1.6),
+    'sigmoid_stage6_c': dict(seed=4, stage=6, mapping='sigmoid', q=2.0, k=4.0, b=2.0, c=0.1,
+                             p_mean=-1.1, p_std=2.0),
+}
+
+
+def tiny_ect_denoiser():
+    """``(denoiser, images, labels)`` of the ECT fixture: a seeded 8x8
+    class-conditional UNet with dropout 0.3 in training mode, inside the
+    boundary-condition preconditioning; 6 seeded images in [-1, 1]."""
+    from .models import KarrasPrecond
+    from .models.precond import Denoiser
+    from .models.unet import ConsistencyUNetModel
+    unet = ConsistencyUNetModel(
+        image_size=8, in_channels=3, model_channels=32, num_res_blocks=1,
+        attention_resolutions="4", channel_mult="1,2", num_classes=10, num_heads=2,
+        use_scale_shift_norm=True, resblock_updown=True, dropout=0.3)
+    unet.load_state_dict(seeded_state_dict(
+        [(k, v.shape) for k, v in unet.state_dict().items()], seed=7))
+    unet.train()
+    precond = KarrasPrecond(sigma_min=0.002, sigma_max=80.0, boundary_condition=True)
+    gen = torch.Generator().manual_seed(11)
+    images = torch.rand(6, 3, 8, 8, generator=gen) * 2 - 1
+    labels = torch.tensor([0, 3, 5, 7, 9, 2])
+    return Denoiser(unet, precond), images, labels

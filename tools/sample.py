@@ -43,9 +43,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'all, or one per sample; integers or ImageNet class names, comma-'
                    'separated (e.g. "145" or "king penguin,goldfish"). Default: seeded '
                    'random labels')
-    p.add_argument('--sampler', help='onestep | multistep | heun | euler | ancestral | '
-                   'dpm | progdist')
+    p.add_argument('--sampler', help='onestep | multistep | trigflow | heun | euler | '
+                   'ancestral | dpm | progdist')
     p.add_argument('--ts', help='multistep grid indices, e.g. 0,22,39')
+    p.add_argument('--trig-ts', help='trigflow: intermediate TrigFlow times in (0, pi/2), '
+                   'e.g. 1.1 (the default for --steps 2)')
     p.add_argument('--steps', type=int, help='schedule length (multistep: grid size)')
     p.add_argument('--out', default='samples.npz', help='output .npz (default %(default)s)')
     p.add_argument('--grid', help='also write a PNG grid of the images')
@@ -90,7 +92,8 @@ def job_from_args(args: argparse.Namespace):
         config=args.config, checkpoint=args.checkpoint, num_samples=args.num_samples,
         labels=args.labels, out=args.out, grid=args.grid, device=args.device,
         batch_size=args.batch_size, seed=args.seed, generator=args.generator,
-        sampler=args.sampler, ts=args.ts, steps=args.steps, dtype=args.dtype,
+        sampler=args.sampler, ts=args.ts, trig_ts=args.trig_ts, steps=args.steps,
+        dtype=args.dtype,
         channels_last=args.channels_last, compile=args.compile,
         progress=not args.no_progress, shard_size=args.shard_size,
         max_shards=args.max_shards, keep_shards=args.keep_shards, launcher=args.launcher,

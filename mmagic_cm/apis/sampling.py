@@ -43,6 +43,7 @@ class SamplingJob:
     generator: Optional[str] = None
     sampler: Optional[str] = None
     ts: Optional[str] = None
+    trig_ts: Optional[str] = None
     steps: Optional[int] = None
     dtype: Optional[str] = None
     channels_last: Optional[bool] = None
@@ -56,7 +57,8 @@ class SamplingJob:
 
     def settings(self) -> Dict:
         return dict(batch_size=self.batch_size, seed=self.seed, generator=self.generator,
-                    sampler=self.sampler, ts=self.ts, steps=self.steps, dtype=self.dtype,
+                    sampler=self.sampler, ts=self.ts, trig_ts=self.trig_ts, steps=self.steps,
+                    dtype=self.dtype,
                     channels_last=self.channels_last, compile=self.compile)
 
 

@@ -33,7 +33,7 @@ from ..models.settings import SAMPLER_NAMES
 from ..zoo import default_config_root
 
 #: samplers of consistency models; EDM teachers take the others
-CM_SAMPLERS = ('onestep', 'multistep')
+CM_SAMPLERS = ('onestep', 'multistep', 'trigflow')
 EDM_SAMPLERS = tuple(s for s in SAMPLER_NAMES if s not in CM_SAMPLERS)
 #: the label choice that draws seeded random classes
 RANDOM_LABEL = 'random'

@@ -46,7 +46,12 @@ from .weights import (  # noqa: F401  (LOCAL_CHECKPOINT_HINT re-exported)
 
 #: training_mode -> registered objective (``train_cfg.type`` picks one directly)
 OBJECTIVES = {'edm': 'EDMObjective', 'consistency_distillation': 'ConsistencyDistillation',
-              'consistency_training': 'ConsistencyTraining'}
+              'consistency_training': 'ConsistencyTraining', 'ect': 'EasyConsistencyTuning',
+              'sct': 'ContinuousConsistencyTraining',
+              'scd': 'ContinuousConsistencyDistillation'}
+#: training modes whose networks keep plain EDM scalings (no boundary shift):
+#: the teacher, and sCM's TrigFlow models (f(x, 0) = x holds at σ = 0)
+EDM_SCALINGS = ('edm', 'sct', 'scd')
 #: train_cfg keys the model keeps; the rest configure the objective
 MODEL_TRAIN_KEYS = ('ema_rates', 'seed', 'init_from')
 
@@ -67,9 +72,10 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         model_path: the weights sampling reads (released ``.pt``, project
             checkpoint, path or URL), read on first use; ``''``/None: random
             init. Training never starts from it (see ``train_cfg``).
-        training_mode: 'edm' for teachers (plain EDM scalings),
-            'consistency_distillation' / 'consistency_training' (or anything
-            with 'consistency') for CD/CT models (boundary-condition scalings).
+        training_mode: 'edm' for teachers, 'sct' / 'scd' for continuous-time
+            (TrigFlow) models: plain EDM scalings; 'consistency_distillation',
+            'consistency_training', 'ect': boundary-condition scalings. Picks
+            the objective (``OBJECTIVES``) unless ``train_cfg.type`` does.
         sample_ema: for checkpoints saved by training, the EMA rate whose
             weights to sample with (e.g. 0.9999); None: the online weights.
         train_cfg: training settings: the objective's (loss, schedule,
@@ -100,7 +106,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.sample_settings = SamplingSettings(**settings)
         self.precond: KarrasPrecond = build_precond(
             merge_precond_configs(precond, denoiser),
-            boundary_condition='consistency' in training_mode)
+            boundary_condition=training_mode not in EDM_SCALINGS)
         self.model_path = model_path or None
         self.sample_ema = sample_ema
         self.train_cfg = dict(train_cfg or {})
@@ -230,7 +236,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                 generator, sampler=s.sampler, steps=s.steps, sigma_min=p.sigma_min,
                 sigma_max=p.sigma_max, rho=p.rho, ts=s.ts, s_churn=s.s_churn,
                 s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise, device=self.device,
-                noise=noise, progress=progress)
+                noise=noise, progress=progress, trig_ts=s.trig_ts, sigma_data=p.sigma_data)
 
     @torch.no_grad()
     def sample(self, num_samples: int, labels: LabelSpec = None,

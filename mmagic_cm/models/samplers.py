@@ -18,6 +18,7 @@ results match it bit for bit on the CPU.
 
 - ``onestep``, ``multistep``: consistency models (one call at sigma_max;
   :func:`sample_consistency`, the loop the editing tasks also use);
+  ``trigflow``: sCM's one- and two-step sampling in TrigFlow times;
 - ``heun``, ``euler``, ``ancestral``, ``dpm``, ``progdist``: the EDM teachers
   (``heun`` and ``dpm`` take Karras' ``s_churn``, ``s_tmin``, ``s_tmax``,
   ``s_noise``).
@@ -123,6 +124,18 @@ def sample_multistep(denoiser: DenoiserFn, x: torch.Tensor, sigmas: Sequence[flo
 
 
 @torch.no_grad()
+def sample_trigflow(denoiser: DenoiserFn, x: torch.Tensor, sigmas: Sequence[float],
+                    randn_like: RandnLike, progress: bool = False,
+                    callback=None) -> torch.Tensor:
+    """sCM's TrigFlow sampling (Lu & Song 2025) in EDM coordinates: x0 = f(x_t, t),
+    then x_t' = cos t' x0 + sin t' σ_d z, i.e. ``x0 + σ' z`` (no σ_min shift), at
+    the levels ``sigmas`` (:func:`~.sigmas.sampling_sigmas` 'trigflow'; the last, 0,
+    is only a target)."""
+    return sample_consistency(denoiser, x, sigmas, randn_like, sigma_min=0.0,
+                              sigma_max=float('inf'), progress=progress, callback=callback)
+
+
+@torch.no_grad()
 def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
                 randn_like: RandnLike,
                 s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float('inf'),
@@ -217,6 +230,7 @@ def sample_progdist(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
 SAMPLERS: Dict[str, Callable] = {
     'onestep': sample_onestep,
     'multistep': sample_multistep,
+    'trigflow': sample_trigflow,
     'heun': sample_heun,
     'euler': sample_euler,
     'ancestral': sample_ancestral,
@@ -233,7 +247,7 @@ def karras_sample(denoiser: DenoiserFn, shape: Sequence[int], generator,
                   sigma_max: float = 80.0, rho: float = 7.0, ts=None, s_churn: float = 0.0,
                   s_tmin: float = 0.0, s_tmax: float = float('inf'), s_noise: float = 1.0,
                   device='cpu', noise: Optional[torch.Tensor] = None, progress: bool = False,
-                  callback=None) -> torch.Tensor:
+                  callback=None, trig_ts=None, sigma_data: float = 0.5) -> torch.Tensor:
     """Draw ``x_T ~ N(0, sigma_max^2)`` from ``generator`` and run a sampler
     (the original's ``karras_sample``).
 
@@ -244,6 +258,7 @@ def karras_sample(denoiser: DenoiserFn, shape: Sequence[int], generator,
         sampler: a key of :data:`SAMPLERS`.
         steps: schedule length (multistep: grid size for ``ts``).
         ts: multistep grid indices, e.g. ``(0, 22, 39)``.
+        trig_ts, sigma_data: the trigflow sampler's intermediate TrigFlow times.
         noise: (N, C, H, W) standard-normal starting noise to use instead of
             the generator's first draw (``x_T = noise * sigma_max``).
 
@@ -252,7 +267,8 @@ def karras_sample(denoiser: DenoiserFn, shape: Sequence[int], generator,
     """
     if sampler not in SAMPLERS:
         raise ValueError(f'unknown sampler {sampler!r}; choose one of {", ".join(SAMPLERS)}')
-    sigmas = sampling_sigmas(sampler, steps, sigma_min, sigma_max, rho, ts, device)
+    sigmas = sampling_sigmas(sampler, steps, sigma_min, sigma_max, rho, ts, device,
+                             trig_ts=trig_ts, sigma_data=sigma_data)
     if noise is None:
         noise = generator.randn(*shape, device=device)
     elif tuple(noise.shape) != tuple(shape):

@@ -13,13 +13,14 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 import torch
 
 from .noise import GENERATORS
-from .sigmas import check_ts
+from .sigmas import check_trig_ts, check_ts
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 #: torch.compile modes; 'reduce-overhead' replays CUDA graphs on GPUs
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
 #: every sampler name (:data:`mmagic_cm.models.samplers.SAMPLERS`)
-SAMPLER_NAMES = ('onestep', 'multistep', 'heun', 'euler', 'ancestral', 'dpm', 'progdist')
+SAMPLER_NAMES = ('onestep', 'multistep', 'trigflow', 'heun', 'euler', 'ancestral', 'dpm',
+                 'progdist')
 
 
 def as_bool(value, name: str) -> bool:
@@ -99,6 +100,8 @@ class SamplingSettings:
         steps: schedule length; for multistep the grid that ``ts`` indexes.
         ts: multistep grid indices ("0,22,39" or a sequence); other samplers
             ignore it.
+        trig_ts: the 'trigflow' sampler's intermediate TrigFlow times (steps - 1
+            of them in (0, π/2); default none for one step, 1.1 for two).
         generator: 'dummy', 'determ' or 'determ-indiv' (:mod:`.noise`).
         seed: seed of the generator (and of random labels).
         batch_size: default batch size of :meth:`ConsistencyModel.sample`.
@@ -111,6 +114,7 @@ class SamplingSettings:
     sampler: str = 'onestep'
     steps: int = 40
     ts: Optional[Tuple[int, ...]] = None
+    trig_ts: Optional[Tuple[float, ...]] = None
     generator: str = 'determ'
     seed: int = 42
     batch_size: int = 4
@@ -134,6 +138,8 @@ class SamplingSettings:
         fix('steps', _as_int(self.steps, 'steps'))
         if self.sampler == 'multistep':
             fix('ts', check_ts(self.ts, self.steps))
+        if self.sampler == 'trigflow':
+            fix('trig_ts', check_trig_ts(self.trig_ts, self.steps))
         elif self.steps < 1:
             raise ValueError(f'steps must be >= 1, got {self.steps}')
         elif self.ts is not None and not isinstance(self.ts, str):
@@ -169,6 +175,8 @@ class SamplingSettings:
         if changes.get('sampler', self.sampler) != 'multistep' and 'ts' not in changes \
                 and 'sampler' in changes:
             changes['ts'] = None  # ts belongs to multistep
+        if ('sampler' in changes or 'steps' in changes) and 'trig_ts' not in changes:
+            changes['trig_ts'] = None  # trig_ts belongs to trigflow (default per steps)
         return dataclasses.replace(self, **changes) if changes else self
 
     def as_dict(self) -> Dict[str, Any]:

@@ -6,6 +6,7 @@ formula the multistep sampler and training use.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -81,17 +82,54 @@ def ts_to_sigmas(ts: Sequence[int], steps: int = 40, sigma_min: float = 0.002,
                         dtype=torch.float64)
 
 
+#: the paper's intermediate TrigFlow time of two-step sCM sampling (Lu & Song 2025)
+TRIGFLOW_MID = 1.1
+
+
+def check_trig_ts(trig_ts, steps: int) -> tuple:
+    """Intermediate TrigFlow times of an n-step 'trigflow' sampler: n - 1 floats,
+    strictly decreasing in (0, π/2); default: none for one step, (1.1,) for two."""
+    if trig_ts is None or isinstance(trig_ts, str) and not trig_ts.strip():
+        if steps in (1, 2):
+            return () if steps == 1 else (TRIGFLOW_MID, )
+        raise ValueError(f'the trigflow sampler with steps={steps} needs trig_ts: '
+                         f'{steps - 1} TrigFlow times in (0, pi/2), e.g. "1.3,1.1"')
+    if isinstance(trig_ts, str):
+        try:
+            trig_ts = [float(t) for t in trig_ts.split(',')]
+        except ValueError:
+            raise ValueError(f'trig_ts={trig_ts!r}: expected comma-separated numbers, '
+                             'e.g. "1.1"') from None
+    trig_ts = tuple(float(t) for t in trig_ts)
+    if len(trig_ts) != steps - 1:
+        raise ValueError(f'trig_ts={list(trig_ts)}: {steps} trigflow steps take {steps - 1} '
+                         'intermediate times')
+    if any(not 0 < t < math.pi / 2 for t in trig_ts) or any(
+            b >= a for a, b in zip(trig_ts, trig_ts[1:])):
+        raise ValueError(f'trig_ts={list(trig_ts)} must decrease strictly within (0, pi/2)')
+    return trig_ts
+
+
 def sampling_sigmas(sampler: str, steps: int, sigma_min: float = 0.002,
                     sigma_max: float = 80.0, rho: float = 7.0,
-                    ts: Optional[Sequence[int]] = None, device='cpu') -> torch.Tensor:
+                    ts: Optional[Sequence[int]] = None, device='cpu',
+                    trig_ts: Optional[Sequence[float]] = None,
+                    sigma_data: float = 0.5) -> torch.Tensor:
     """The ``sigmas`` a sampler of :data:`~mmagic_cm.models.samplers.SAMPLERS` walks.
 
     - 'multistep': the grid points ``ts`` of a ``steps``-point grid (float64);
+    - 'trigflow': sigma_max (TrigFlow's t = π/2 within the model's range), the
+      levels σ_d tan t of ``trig_ts``, and a final 0 (float64);
     - 'progdist': ``steps + 1`` levels and a final 0 (it stops before the 0);
     - the others: ``steps`` levels and a final 0 (float32).
     """
     if sampler == 'multistep':
         return ts_to_sigmas(check_ts(ts, steps), steps, sigma_min, sigma_max, rho)
+    if steps < 1:
+        raise ValueError(f'steps must be >= 1, got {steps}')
+    if sampler == 'trigflow':
+        mid = [sigma_data * math.tan(t) for t in check_trig_ts(trig_ts, steps)]
+        return torch.tensor([sigma_max, *mid, 0.0], dtype=torch.float64)
     if steps < 1:
         raise ValueError(f'steps must be >= 1, got {steps}')
     n = steps + 1 if sampler == 'progdist' else steps

@@ -42,12 +42,14 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
         max_period: lowest frequency is ``1 / max_period``.
 
     Returns:
-        (N, dim) float32 tensor, cosines first, then sines.
+        (N, dim) float32 tensor (float64 for float64 inputs), cosines first, then sines.
     """
     half = dim // 2
-    exponent = torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+    # float64 inputs stay float64 (exact checks of derivatives); all else float32
+    dtype = torch.float64 if timesteps.dtype == torch.float64 else torch.float32
+    exponent = torch.arange(half, dtype=dtype, device=timesteps.device) / half
     freqs = torch.exp(-math.log(max_period) * exponent)
-    args = timesteps[:, None].float() * freqs[None]
+    args = timesteps[:, None].to(dtype) * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
         emb = F.pad(emb, (0, 1))
@@ -73,7 +75,13 @@ class GroupNorm32(nn.GroupNorm):
         if (x.dtype != torch.float32 and x.device.type == 'cpu'
                 and self.weight.dtype == torch.float32 and not _cpu_autocast_enabled()):
             return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
-        return super().forward(x.float()).type(x.dtype)
+        wide = x if x.dtype == torch.float64 else x.float()  # float64 stays (exact checks)
+        return super().forward(wide).type(x.dtype)
+
+
+def _pixel_norm(v: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """``v / rms(v)`` over the channels (dim 1)."""
+    return v * torch.rsqrt(v.pow(2).mean(dim=1, keepdim=True) + eps)
 
 
 def _norm(channels: int) -> GroupNorm32:
@@ -138,10 +146,12 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, emb_channels: int, dropout: float,
                  out_channels: Optional[int] = None, use_scale_shift_norm: bool = False,
-                 up: bool = False, down: bool = False, use_checkpoint: bool = False):
+                 up: bool = False, down: bool = False, use_checkpoint: bool = False,
+                 pixel_norm_scale_shift: bool = False):
         super().__init__()
         out_channels = out_channels or channels
         self.use_scale_shift_norm = use_scale_shift_norm
+        self.pixel_norm_scale_shift = pixel_norm_scale_shift
         self.use_checkpoint = use_checkpoint
         self.in_layers = nn.Sequential(
             _norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
@@ -178,6 +188,8 @@ class ResBlock(nn.Module):
         emb_out = self.emb_layers(emb).type(h.dtype)[..., None, None]
         if self.use_scale_shift_norm:
             scale, shift = emb_out.chunk(2, dim=1)
+            if self.pixel_norm_scale_shift:  # sCM's adaptive double normalisation
+                scale, shift = _pixel_norm(scale), _pixel_norm(shift)
             h = self.out_layers[0](h) * (1 + scale) + shift
             h = self.out_layers[1:](h)
         else:
@@ -268,6 +280,9 @@ class ConsistencyUNetModel(BaseModule):
         learn_sigma: double the output channels (variance head; unused by
             the consistency samplers).
         use_checkpoint: gradient checkpointing in training.
+        pixel_norm_scale_shift: sCM's adaptive double normalisation: the
+            FiLM scale and shift are pixel-normalised (needs
+            ``use_scale_shift_norm``; no new weights; off for the released models).
         use_fp16: accepted for config compatibility with the original; use
             the sampler's ``dtype`` (autocast) instead.
         use_new_attention_order: must be False: the released weights use the
@@ -297,8 +312,11 @@ class ConsistencyUNetModel(BaseModule):
                  use_checkpoint: bool = False,
                  use_fp16: bool = False,
                  use_new_attention_order: bool = False,
+                 pixel_norm_scale_shift: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if pixel_norm_scale_shift and not use_scale_shift_norm:
+            raise ValueError('pixel_norm_scale_shift=True needs use_scale_shift_norm=True')
         if use_new_attention_order:
             raise ValueError('use_new_attention_order=True is not supported: the released '
                              'checkpoints use the flash-attention qkv order; set it to False')
@@ -333,7 +351,8 @@ class ConsistencyUNetModel(BaseModule):
         def resblock(cin, cout=None, **kw):
             return ResBlock(cin, emb_dim, dropout, out_channels=cout,
                             use_scale_shift_norm=use_scale_shift_norm,
-                            use_checkpoint=use_checkpoint, **kw)
+                            use_checkpoint=use_checkpoint,
+                            pixel_norm_scale_shift=pixel_norm_scale_shift, **kw)
 
         def attention(ch, heads):
             return AttentionBlock(ch, num_heads=heads, num_head_channels=num_head_channels,

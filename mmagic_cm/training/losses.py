@@ -13,6 +13,7 @@ give the same loss as the original code.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Optional
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from ..models.precond import append_dims
 from ..models.sigmas import karras_sigma
+from .dropout import SharedDropout
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -193,3 +195,36 @@ def consistency_loss(online: Denoise, target: Denoise, x_start: torch.Tensor,
     else:
         weights = get_weightings(weighting, t, sigma_data)
     return metric(distiller, distiller_target) * weights
+
+
+def ect_loss(online: Denoise, x_start: torch.Tensor, t: torch.Tensor, r: torch.Tensor,
+             noise: torch.Tensor, c: float = 0.0, dropout: Optional[SharedDropout] = None
+             ) -> torch.Tensor:
+    """Easy Consistency Tuning's loss (Geng et al. 2025), per sample (N,).
+
+    ``||f(x + t·n, t) − sg f(x + r·n, r)||`` under the pseudo-Huber metric
+    ``sqrt(d² + c²) − c`` (c = 0: the plain norm) over the whole image,
+    weighted by ``1 / (t − r)``; r = 0 compares with the clean image.
+
+    Args:
+        online: ``f(x, sigma)`` with grad.
+        x_start: (N, C, H, W) clean images in [-1, 1].
+        t, r: (N,) noise levels, ``0 <= r < t``.
+        noise: standard normal like ``x_start`` (shared by both levels).
+        dropout: the online network's :class:`SharedDropout`: the pass at r
+            reuses the pass at t's masks (None: nothing shared).
+    """
+    dims = x_start.ndim
+    with dropout.record() if dropout is not None else contextlib.nullcontext():
+        out_t = online(x_start + noise * append_dims(t, dims), t)
+    keep = r > 0
+    if bool(keep.any()):
+        with torch.no_grad(), dropout.replay() if dropout is not None else contextlib.nullcontext():
+            out_r = online(x_start + noise * append_dims(r, dims), r)
+        out_r = torch.where(append_dims(keep, dims), torch.nan_to_num(out_r), x_start)
+    else:
+        out_r = x_start
+    sq = ((out_t - out_r)**2).flatten(1).sum(1)
+    dist = torch.sqrt(sq + c**2) - c if c > 0 else torch.sqrt(sq)
+    return dist / (t - r)
+

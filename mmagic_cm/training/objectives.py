@@ -27,8 +27,10 @@ from torch import nn
 from ..models.precond import Denoiser, KarrasPrecond
 from ..models.weights import build_unet, load_unet_from
 from ..registry import MODELS
-from .losses import build_metric, consistency_loss, edm_loss
+from .dropout import SharedDropout
+from .losses import build_metric, consistency_loss, ect_loss, edm_loss
 from .schedules import (
+    ECTSchedule,
     ImprovedSchedule,
     build_schedule,
     lognormal_indices,
@@ -53,11 +55,54 @@ def update_ema(target: nn.Module, source: nn.Module, rate: float) -> None:
         t.detach().mul_(rate).add_(s.detach(), alpha=1 - rate)
 
 
-class _Hidden:
-    """Holds a module without registering it (no state-dict entries, no DDP)."""
+class FrozenTeacher:
+    """A distillation objective's EDM teacher: ``teacher=dict(path, dropout,
+    init_from_teacher)`` checked at build, the UNet read on first use, held
+    without being registered (no state-dict entries, no DDP, no optimizer).
 
-    def __init__(self, module: Optional[nn.Module] = None):
-        self.module = module
+    Args:
+        teacher: the ``train_cfg.teacher`` dict.
+        unet_cfg: the student's UNet config (the teacher's architecture).
+        mode: the training mode's name, for messages.
+        default_dropout: the teacher's dropout when ``teacher.dropout`` is not given
+            (None: the student's).
+    """
+
+    KEYS = ('path', 'dropout', 'init_from_teacher')
+
+    def __init__(self, teacher: Optional[dict], unet_cfg, mode: str,
+                 default_dropout: Optional[float] = None):
+        if not teacher or not teacher.get('path'):
+            raise ValueError(f'{mode} needs train_cfg.teacher=dict(path=EDM_CHECKPOINT); '
+                             'train without a teacher with its training counterpart')
+        self.cfg = dict(teacher)
+        unknown = set(self.cfg) - set(self.KEYS)
+        if unknown:
+            raise ValueError(f'train_cfg.teacher: unknown key(s) {sorted(unknown)}; known: '
+                             f'{", ".join(self.KEYS)}')
+        self.unet_cfg = copy.deepcopy(unet_cfg)
+        self.default_dropout = default_dropout
+        self.module: Optional[nn.Module] = None
+
+    def get(self, device='cpu') -> nn.Module:
+        """The frozen teacher UNet on ``device`` (eval mode), read on first use."""
+        if self.module is None:
+            path = self.cfg['path']
+            check_teacher_file(path)
+            cfg = dict(self.unet_cfg)
+            default = cfg.get('dropout', 0.0) if self.default_dropout is None \
+                else self.default_dropout
+            cfg['dropout'] = self.cfg.get('dropout', default)
+            teacher = build_unet(cfg, meta=True)
+            load_unet_from(teacher, path, local_hint='train_cfg.teacher.path=PATH')
+            self.module = teacher.requires_grad_(False).eval()
+        return self.module.to(device)
+
+    def init_online(self, online: nn.Module) -> None:
+        """The online network starts from the teacher's weights (unless
+        ``init_from_teacher=False``)."""
+        if self.cfg.get('init_from_teacher', True):
+            online.load_state_dict(self.get(next(online.parameters()).device).state_dict())
 
 
 class Objective(nn.Module):
@@ -200,34 +245,50 @@ class ConsistencyDistillation(ConsistencyTraining):
     def __init__(self, precond: KarrasPrecond, teacher: Optional[dict] = None,
                  unet_cfg=None, **kwargs):
         super().__init__(precond, **kwargs)
-        if not teacher or not teacher.get('path'):
-            raise ValueError('consistency_distillation needs train_cfg.teacher='
-                             'dict(path=EDM_CHECKPOINT); use consistency_training without one')
-        self.teacher_cfg = dict(teacher)
-        unknown = set(self.teacher_cfg) - {'path', 'dropout', 'init_from_teacher'}
-        if unknown:
-            raise ValueError(f'train_cfg.teacher: unknown key(s) {sorted(unknown)}; known: '
-                             'path, dropout, init_from_teacher')
-        self.unet_cfg = copy.deepcopy(unet_cfg)
-        self._teacher = _Hidden()
+        self.frozen = FrozenTeacher(teacher, unet_cfg, 'consistency_distillation')
 
     def teacher(self, device='cpu') -> nn.Module:
         """The frozen EDM teacher UNet on ``device``, read on first use."""
-        if self._teacher.module is None:
-            path = self.teacher_cfg['path']
-            check_teacher_file(path)
-            cfg = dict(self.unet_cfg)
-            cfg['dropout'] = self.teacher_cfg.get('dropout', cfg.get('dropout', 0.0))
-            teacher = build_unet(cfg, meta=True)
-            load_unet_from(teacher, path, local_hint='train_cfg.teacher.path=PATH')
-            self._teacher.module = teacher.requires_grad_(False).eval()
-        return self._teacher.module.to(device)
+        return self.frozen.get(device)
 
     def teacher_denoiser(self, labels, device):
         return self.denoiser(self.teacher(device), labels,
                              self.precond.with_boundary_condition(False))
 
     def init_online(self, online: nn.Module) -> None:
-        if self.teacher_cfg.get('init_from_teacher', True):
-            device = next(online.parameters()).device
-            online.load_state_dict(self.teacher(device).state_dict())
+        self.frozen.init_online(online)
+
+
+@MODELS.register_module()
+class EasyConsistencyTuning(Objective):
+    """Easy Consistency Tuning (ECT; Geng et al., ICLR 2025, ``locuslab/ect``).
+
+    Continuous-time consistency training that starts from a diffusion model
+    (``train_cfg.init_from``: the EDM teacher's weights): t ~ lognormal, r from
+    t by :class:`~.schedules.ECTSchedule` (t − r shrinks by q every
+    ``double`` steps), one noise for x_t and x_r, the same dropout masks in
+    both passes, the target the online network at r under no-grad (the clean
+    image at r = 0), metric ``sqrt(d² + c²) − c``, weight ``1 / (t − r)``.
+
+    Args:
+        p_mean, p_std: ln t ~ N(p_mean, p_std²).
+        q, double, mapping, k, b: the r(t) schedule (:class:`ECTSchedule`).
+        c: the metric's offset (0: the plain L2 norm, ECT's default).
+    """
+
+    def __init__(self, precond: KarrasPrecond, p_mean: float = -1.1, p_std: float = 2.0,
+                 q: float = 2.0, double: int = 10000, mapping: str = 'sigmoid',
+                 k: float = 8.0, b: float = 1.0, c: float = 0.0, **base):
+        super().__init__(precond, **base)
+        self.p_mean, self.p_std, self.c = p_mean, p_std, c
+        self.schedule = ECTSchedule(q, double, mapping, k, b)
+
+    def forward(self, online, x_start, labels, step) -> Dict[str, torch.Tensor]:
+        # the draws in locuslab/ect's order: t, the noise, then dropout
+        t = (torch.randn([len(x_start), 1, 1, 1], device=x_start.device) * self.p_std
+             + self.p_mean).exp().flatten()
+        r = self.schedule(t, step)
+        noise = torch.randn_like(x_start)
+        loss = ect_loss(self.denoiser(online, labels), x_start, t, r, noise, self.c,
+                        dropout=SharedDropout(online))
+        return dict(loss=loss, stage=torch.tensor(float(self.schedule.stage(step))))

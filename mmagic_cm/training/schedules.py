@@ -114,3 +114,36 @@ def lognormal_sigmas(batch_size: int, p_mean: float = -1.2, p_std: float = 1.2, 
     """EDM teacher noise levels ``exp(P_mean + P_std * z)`` (the original's sampler)."""
     return torch.exp(p_mean + p_std * torch.randn(batch_size, device=device,
                                                   generator=generator))
+
+
+class ECTSchedule:
+    """ECT's r(t) at step k: ``r = max(0, t · (1 − q^-(s+1) · a(t)))`` with the
+    stage ``s = k // double`` and ``a(t) = 1`` ('const') or
+    ``1 + k_ · sigmoid(−b · t)`` ('sigmoid'), as ``locuslab/ect``: every
+    ``double`` steps ``t − r`` halves (q = 2).
+
+    Args:
+        q: the decay factor per stage (> 1).
+        double: steps per stage (their ``--double``, in iterations here).
+        mapping: 'sigmoid' or 'const'.
+        k, b: the sigmoid mapping's parameters.
+    """
+
+    def __init__(self, q: float = 2.0, double: int = 10000, mapping: str = 'sigmoid',
+                 k: float = 8.0, b: float = 1.0):
+        if mapping not in ('sigmoid', 'const'):
+            raise ValueError(f"ECT mapping {mapping!r}: choose 'sigmoid' or 'const'")
+        if not q > 1 or not int(double) >= 1:
+            raise ValueError(f'ECT needs q > 1 and double >= 1 steps, got q={q}, '
+                             f'double={double}')
+        self.q, self.double, self.mapping, self.k, self.b = q, int(double), mapping, k, b
+
+    def stage(self, step: int) -> int:
+        return int(step) // self.double
+
+    def __call__(self, t: torch.Tensor, step: int) -> torch.Tensor:
+        """r (N,) for noise levels t (N,) at training step ``step``."""
+        decay = 1 / self.q**(self.stage(step) + 1)
+        if self.mapping == 'sigmoid':
+            decay = decay * (1 + self.k * torch.sigmoid(-self.b * t))
+        return torch.clamp(t * (1 - decay), min=0)

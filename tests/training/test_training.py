@@ -16,6 +16,13 @@ from mmagic_cm.training.schedules import ImprovedSchedule, OriginalSchedule, log
 CT = osp.join(TINY_CONFIGS, 'cm_tiny_train_ct.py')
 CD = osp.join(TINY_CONFIGS, 'cm_tiny_train_cd.py')
 EDM = osp.join(TINY_CONFIGS, 'cm_tiny_train_edm.py')
+#: the continuous-time recipes (tiny): ECT, sCT from the teacher's weights, sCD
+RECENT = {m: osp.join(TINY_CONFIGS, f'cm_tiny_train_{m}.py') for m in ('ect', 'sct', 'scd')}
+
+
+def teacher_options(mode, teacher_file):
+    key = 'teacher.path' if mode in ('cd', 'scd') else 'init_from'
+    return ['--cfg-options', f'model.train_cfg.{key}={teacher_file}']
 
 
 def run_train(config, work_dir, *extra):
@@ -85,16 +92,21 @@ def test_train_runs_and_lowers_the_loss_on_a_fixed_batch(tmp_path):
     assert fixed_loss(model) < 0.7 * before
 
 
-def test_resume_continues_exactly(tmp_path, teacher_file):
-    opts = ['--cfg-options', f'model.train_cfg.teacher.path={teacher_file}']
-    assert run_train(CD, tmp_path / 'straight', *opts) == 0
-    assert run_train(CD, tmp_path / 'split', *opts, 'train_cfg.max_iters=3') == 0
-    assert run_train(CD, tmp_path / 'split', '--resume', *opts) == 0
+@pytest.mark.parametrize('mode', ['cd', 'ect', 'sct', 'scd'])
+def test_resume_continues_exactly(tmp_path, teacher_file, mode):
+    config = CD if mode == 'cd' else RECENT[mode]
+    opts = teacher_options(mode, teacher_file)
+    assert run_train(config, tmp_path / 'straight', *opts) == 0
+    assert run_train(config, tmp_path / 'split', *opts, 'train_cfg.max_iters=3') == 0
+    assert run_train(config, tmp_path / 'split', '--resume', *opts) == 0
     a = load_state(tmp_path / 'straight' / 'iter_6.pth')
     b = load_state(tmp_path / 'split' / 'iter_6.pth')
     assert int(a['state_dict']['train_step_count']) == 6
     assert set(a['state_dict']) == set(b['state_dict'])
-    assert any(k.startswith('target_unet.') for k in a['state_dict'])
+    if mode == 'cd':
+        assert any(k.startswith('target_unet.') for k in a['state_dict'])
+    if mode in ('sct', 'scd'):  # the learned weighting u(t) is trained and saved
+        assert any(k.startswith('weight_net.') for k in a['state_dict'])
     assert any(k.startswith('ema_unets.') for k in a['state_dict'])
     for k, v in a['state_dict'].items():
         assert torch.equal(v, b['state_dict'][k]), k
