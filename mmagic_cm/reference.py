@@ -138,3 +138,18 @@ class Reference:
     def denoiser(self, distillation: bool):
         """Build the original ``KarrasDenoiser`` with the released hyper-parameters."""
         return self.KarrasDenoiser(distillation=distillation, **DENOISER_KWARGS)
+
+
+def load_ect_loss(ect_repo: Path):
+    """``locuslab/ect``'s ``ECMLoss`` class, imported from a checkout.
+
+    Its shared dropout masks come from saving and restoring the CUDA RNG
+    state; on a machine without CUDA those calls are pointed at the CPU
+    generator, which is what CPU dropout draws from.
+    """
+    sys.path.insert(0, str(ect_repo))
+    from training.loss import ECMLoss
+    if not torch.cuda.is_available():
+        torch.cuda.get_rng_state = torch.get_rng_state
+        torch.cuda.set_rng_state = torch.set_rng_state
+    return ECMLoss

@@ -14,12 +14,10 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
-from ..models.settings import default_device
+from ..models.settings import SamplingSettings, default_device
 
 #: sampling settings a caller may override (config keys of ``model``)
-SETTING_KEYS = ('batch_size', 'seed', 'generator', 'sampler', 'ts', 'steps', 'dtype',
-                'channels_last', 'compile', 'clip_denoised', 's_churn', 's_tmin', 's_tmax',
-                's_noise')
+SETTING_KEYS = SamplingSettings.names()
 
 
 def load_config(config: str, cfg_options: Optional[Dict] = None):

@@ -135,3 +135,25 @@ def real_floor(num: int = 1000, image_size: int = 16, seed: int = 0,
     x, y = load_digits_arrays(image_size, 'train')
     idx = np.random.default_rng(seed).choice(len(x), size=min(num, len(x)), replace=False)
     return digits_metrics(x[idx], y[idx], classifier)
+
+
+#: middle grid indices tried for two-step sampling (40-point grid), the same for every method
+MID_CANDIDATES = (8, 14, 18, 22, 26, 30)
+
+
+def choose_two_step_ts(model, candidates=MID_CANDIDATES, num_samples: int = 500,
+                       steps: int = 40, batch_size: int = 250):
+    """The two-step ``ts`` (0, m, steps - 1) whose samples have the lowest
+    Fréchet distance, m from ``candidates`` (``num_samples`` balanced samples
+    each; the original's search over the middle point, on a fixed list).
+
+    Returns ``(ts, {m: frechet})``.
+    """
+    labels = np.arange(num_samples) % 10
+    scores = {}
+    for m in candidates:
+        images, _ = model.sample(num_samples, labels=labels.tolist(), batch_size=batch_size,
+                                 sampler='multistep', steps=steps, ts=(0, int(m), steps - 1))
+        scores[int(m)] = digits_metrics(images, labels)['frechet']
+    best = min(scores, key=scores.get)
+    return (0, best, steps - 1), scores

@@ -21,6 +21,7 @@ The gradient of mean((F − sg(F) − g)²) is the sCM gradient −2 (g · ∂F/
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Dict, Optional
 
 import torch
@@ -69,7 +70,10 @@ def time_derivative(fn: Callable, x_in: torch.Tensor, t: torch.Tensor, dxdt: tor
     v_x = append_dims(cs, x_in.ndim) * dxdt / sigma_data
     if tangent == 'jvp':
         try:
-            return torch.func.jvp(fn, (x_in, t), (v_x, cs))[1]
+            with warnings.catch_warnings():  # torch's first JVP scripts its decompositions
+                warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
+                                        category=FutureWarning)
+                return torch.func.jvp(fn, (x_in, t), (v_x, cs))[1]
         except (NotImplementedError, RuntimeError) as err:
             if 'forward' not in str(err).lower() and 'jvp' not in str(err).lower():
                 raise

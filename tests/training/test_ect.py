@@ -23,9 +23,11 @@ def test_loss_matches_locuslab_ect(name):
     assert out['stage'].item() == case['stage']
     out['loss'].sum().backward()
     ref_loss = torch.from_numpy(arrays[f'{name}/loss'])
-    torch.testing.assert_close(out['loss'].double(), ref_loss, rtol=2e-5, atol=1e-6)
-    torch.testing.assert_close(denoiser.net.out[2].weight.grad,
-                               torch.from_numpy(arrays[f'{name}/grad']), rtol=1e-4, atol=1e-6)
+    # float32 sums in another order (thread count) move the last digits only
+    torch.testing.assert_close(out['loss'].double(), ref_loss, rtol=1e-5, atol=1e-5)
+    ref_grad = torch.from_numpy(arrays[f'{name}/grad'])
+    torch.testing.assert_close(denoiser.net.out[2].weight.grad, ref_grad, rtol=1e-4,
+                               atol=1e-5 * float(ref_grad.abs().max()))
 
 
 def test_r_schedule_halves_the_gap_per_stage():

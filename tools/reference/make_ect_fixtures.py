@@ -10,21 +10,21 @@ Their loss is called with our tiny class-conditional UNet inside our
 preconditioning (seeded weights, dropout 0.3), so both sides evaluate the
 same network; what is compared is the loss: the draws of t and the noise,
 the mapping r(t) per stage, the shared noise and dropout masks, the clean
-image at r = 0, the metric and the weighting. ``ECMLoss`` shares dropout
-masks by restoring the CUDA RNG state; on this CPU-only run
-``torch.cuda.get_rng_state`` / ``set_rng_state`` are pointed at the CPU
-generator's, which is what the CPU dropout draws from.
+image at r = 0, the metric and the weighting (per sample), and the gradient
+it gives. ``ECMLoss`` shares dropout masks by restoring the CUDA RNG state;
+without CUDA, :func:`mmagic_cm.reference.load_ect_loss` points those calls
+at the CPU generator, which is what CPU dropout draws from.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mmagic_cm.reference import load_ect_loss
 from mmagic_cm.testing import ECT_CASES as CASES
 from mmagic_cm.testing import tiny_ect_denoiser
 
@@ -37,10 +37,7 @@ def main() -> None:
                         default=Path('tests/fixtures/reference/ect_loss.npz'))
     args = parser.parse_args()
 
-    sys.path.insert(0, str(args.ect_repo))
-    from training.loss import ECMLoss  # noqa: E402  (their code)
-    torch.cuda.get_rng_state = torch.get_rng_state
-    torch.cuda.set_rng_state = torch.set_rng_state
+    ECMLoss = load_ect_loss(args.ect_repo)  # noqa: N806  (their class)
 
     arrays = {}
     for name, case in CASES.items():
