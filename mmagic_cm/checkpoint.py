@@ -97,7 +97,20 @@ def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
 
 
 def read_checkpoint(path: str) -> Mapping:
-    """``torch.load`` a local file with ``weights_only=True`` on the CPU."""
+    """``torch.load`` a local file with ``weights_only=True`` on the CPU.
+
+    Raises:
+        FileNotFoundError: no such file. CheckpointError: anything else that
+        is not a readable PyTorch checkpoint, in one line.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    with open(path, 'rb') as f:
+        head = f.read(2)
+    # torch.save writes a zip archive ('PK'); legacy files are pickles (protocol >= 2: 0x80)
+    if head[:2] != b'PK' and head[:1] != b'\x80':
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint (neither a zip archive nor '
+                              'a pickle: a text file, an image, or another format?)')
     try:
         try:
             return torch.load(path, map_location='cpu', weights_only=True, mmap=True)

@@ -29,11 +29,11 @@ def conversion_config(path: str) -> dict:
     if 'unet' not in cfg:
         raise ValueError(f'{path} has no model.unet: not a consistency-model config')
     unet_cfg = cfg.unet.to_dict() if hasattr(cfg.unet, 'to_dict') else dict(cfg.unet)
-    from .models.precond import merge_precond_configs
+    from .models.precond import merge_precond_configs, uses_boundary_condition
     denoiser = dict(merge_precond_configs(cfg.get('precond'), cfg.get('denoiser')) or {})
     denoiser.pop('distillation', None)
-    denoiser['boundary_condition'] = 'consistency' in cfg.get('training_mode',
-                                                              'consistency_distillation')
+    denoiser['boundary_condition'] = uses_boundary_condition(
+        cfg.get('training_mode', 'consistency_distillation'))
     return dict(unet=unet_cfg, denoiser=denoiser, steps=int(cfg.get('steps', 40)),
                 clip_denoised=bool(cfg.get('clip_denoised', True)),
                 training_mode=cfg.get('training_mode', 'consistency_distillation'))
@@ -93,10 +93,11 @@ def to_diffusers(args, conf: dict) -> dict:
         load_diffusers_unet,
         save_diffusers_folder,
     )
-    if conf['training_mode'] == 'edm':
-        raise ValueError('training_mode=\'edm\' (an EDM teacher): diffusers\' '
+    if not conf['denoiser']['boundary_condition']:
+        raise ValueError(f"training_mode={conf['training_mode']!r} (plain EDM scalings: an EDM "
+                         "teacher or an sCT/sCD model): diffusers' "
                          'CMStochasticIterativeScheduler only applies consistency-model '
-                         'scalings; only consistency models (CD/CT) convert')
+                         'scalings; only CD, CT and ECT models convert')
     diffusers_unet_config(conf['unet'])  # fail early on what diffusers cannot express
     diffusers_scheduler_config(conf['denoiser'], num_train_timesteps=conf['steps'])
     dtype = {'fp32': torch.float32, 'fp16': torch.float16}[args.dtype]
@@ -184,3 +185,29 @@ def convert_checkpoint(args) -> dict:
     result = (to_diffusers if direction == 'diffusers' else to_raw)(args, conf)
     result.update(direction=direction, seconds=time.perf_counter() - t0)
     return result
+
+
+def export_unet_weights(checkpoint: str, out: str, ema=None, fp16: bool = False,
+                        force: bool = False) -> dict:
+    """A training checkpoint's UNet (the EMA copy at ``ema``, else the online
+    weights) as a bare state-dict file, the released format (``tools/export_weights.py``).
+
+    Refused before anything is written: ``out`` being the input, a folder, in
+    a place that cannot be written, or an existing file without ``force``;
+    weights with NaN or infinite values. Written atomically.
+
+    Returns ``dict(tensors, mib)``.
+    """
+    from .checkpoint import extract_unet_state_dict, read_checkpoint
+    from .fileio import check_outputs
+    from .models.weights import check_finite
+    check_outputs({'OUT': out}, {'CHECKPOINT': checkpoint})
+    if osp.exists(out) and not force:
+        raise ValueError(f'{out} exists; give another name, or --force to replace it')
+    state = extract_unet_state_dict(read_checkpoint(checkpoint), ema=ema)
+    check_finite(state, checkpoint)
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    state = {k: v.contiguous().clone() for k, v in state.items()}
+    atomic_write(out, lambda f: torch.save(state, f))
+    return dict(tensors=len(state), mib=osp.getsize(out) / 2**20)

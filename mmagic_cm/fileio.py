@@ -13,7 +13,7 @@ import hashlib
 import os
 import os.path as osp
 import tempfile
-from typing import IO, Callable
+from typing import IO, Callable, Dict, Optional
 
 
 def _umask() -> int:
@@ -89,3 +89,41 @@ def make_readable(folder: str) -> None:
         os.chmod(path, 0o777 & ~mask)
         for name in files:
             os.chmod(osp.join(path, name), 0o666 & ~mask)
+
+
+def check_outputs(outputs: Dict[str, Optional[str]],
+                  inputs: Optional[Dict[str, Optional[str]]] = None) -> None:
+    """Refuse output paths that would fail or destroy something, before any work.
+
+    Args:
+        outputs: option name -> file path (None: not asked for).
+        inputs: option name -> path the run reads; an output may not be one.
+
+    Raises:
+        ValueError: (one line naming the option and the path) an output that
+        is a folder, whose parent is a file or not writable, two outputs on
+        one path, or an output that is an input.
+    """
+    seen: Dict[str, str] = {}
+    for name, path in outputs.items():
+        if not path:
+            continue
+        real = osp.realpath(path)
+        if osp.isdir(path):
+            raise ValueError(f'{name} {path} is a folder; give a file name in it')
+        parent = osp.dirname(osp.abspath(path))
+        existing = parent
+        while not osp.exists(existing):  # the first folder that exists will hold it
+            existing = osp.dirname(existing)
+        if not osp.isdir(existing):
+            raise ValueError(f'{name} {path}: {existing} is a file, not a folder')
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f'{name} {path}: cannot write in {existing} (permissions)')
+        if real in seen:
+            raise ValueError(f'{name} and {seen[real]} are the same file {path}; give two '
+                             'paths')
+        seen[real] = name
+        for in_name, in_path in (inputs or {}).items():
+            if in_path and osp.exists(in_path) and osp.realpath(in_path) == real:
+                raise ValueError(f'{name} {path} is the {in_name} this run reads; write '
+                                 'somewhere else')

@@ -58,10 +58,36 @@ def make_grid(images: np.ndarray, cols: Optional[int] = None) -> np.ndarray:
     return canvas
 
 
-def save_grid(images: np.ndarray, path: str, cols: Optional[int] = None) -> None:
-    """Write :func:`make_grid` of uint8 (N, H, W, C) images as a PNG, atomically."""
+#: grid file extensions -> PIL format (a grid is written in the format its name says)
+GRID_FORMATS = {'.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP',
+                '.bmp': 'BMP', '.tif': 'TIFF', '.tiff': 'TIFF'}
+#: grids of smaller images are upscaled (nearest neighbour) to tiles this wide
+MIN_TILE = 64
+
+
+def grid_format(path: str, option: str = '--grid') -> str:
+    """The PIL format a grid file name asks for; ValueError for other extensions."""
+    import os.path as osp
+    ext = osp.splitext(path)[1].lower()
+    if ext not in GRID_FORMATS:
+        raise ValueError(f'{option} {path}: unknown image extension {ext or "(none)"}; use '
+                         f'{", ".join(GRID_FORMATS)}')
+    return GRID_FORMATS[ext]
+
+
+def save_grid(images: np.ndarray, path: str, cols: Optional[int] = None,
+              min_tile: int = MIN_TILE) -> None:
+    """Write :func:`make_grid` of uint8 (N, H, W, C) images, atomically, in the
+    format of ``path``'s extension; tiles narrower than ``min_tile`` pixels are
+    upscaled by a whole factor (nearest neighbour; 0 or 1: native size)."""
     from PIL import Image
 
     from .fileio import atomic_write
+    fmt = grid_format(path)
+    factor = max(1, math.ceil(min_tile / images.shape[2])) if min_tile else 1
     canvas = make_grid(images, cols)
-    atomic_write(path, lambda f: Image.fromarray(canvas).save(f, format='PNG'))
+    if factor > 1:
+        canvas = canvas.repeat(factor, axis=0).repeat(factor, axis=1)
+    if fmt == 'JPEG':
+        canvas = canvas[..., :3]
+    atomic_write(path, lambda f: Image.fromarray(canvas).save(f, format=fmt))

@@ -50,7 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'e.g. 1.1 (the default for --steps 2)')
     p.add_argument('--steps', type=int, help='schedule length (multistep: grid size)')
     p.add_argument('--out', default='samples.npz', help='output .npz (default %(default)s)')
-    p.add_argument('--grid', help='also write a PNG grid of the images')
+    p.add_argument('--grid', help='also write a grid of the images (.png, .jpg, .webp, ...); '
+                   'tiles under 64 px are upscaled (nearest neighbour)')
+    p.add_argument('--grid-native', action='store_true',
+                   help='keep the grid at the images\' own size')
     p.add_argument('--device', default=None, help='cpu | cuda | cuda:N (default: cuda if '
                    'available, else cpu)')
     p.add_argument('--dtype', help='fp32 | bf16 | fp16 (fp16 on CUDA only); bf16/fp16 run '
@@ -97,6 +100,7 @@ def job_from_args(args: argparse.Namespace):
         channels_last=args.channels_last, compile=args.compile,
         progress=not args.no_progress, shard_size=args.shard_size,
         max_shards=args.max_shards, keep_shards=args.keep_shards, launcher=args.launcher,
+        grid_native=args.grid_native,
         cfg_options=args.cfg_options)
 
 

@@ -17,8 +17,8 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from ..fileio import atomic_write, file_sha256
-from ..images import save_grid
+from ..fileio import atomic_write, check_outputs, file_sha256
+from ..images import MIN_TILE, grid_format, save_grid
 from .build import build_from_config, default_device
 
 
@@ -53,6 +53,7 @@ class SamplingJob:
     max_shards: Optional[int] = None
     keep_shards: bool = False
     launcher: str = 'auto'
+    grid_native: bool = False
     cfg_options: Dict = dataclasses.field(default_factory=dict)
 
     def settings(self) -> Dict:
@@ -98,6 +99,10 @@ def sample_to_file(job: SamplingJob) -> Dict:
     model.sample_labels(job.labels, num_samples, settings.seed)  # before the weights
     if not job.out.endswith('.npz'):
         raise ValueError(f'--out {job.out}: the output must be an .npz file')
+    if job.grid:
+        grid_format(job.grid)
+    check_outputs({'--out': job.out, '--grid': job.grid},
+                  {'config': job.config, '--checkpoint': job.checkpoint})
     sharded = world > 1 or job.shard_size is not None or job.max_shards is not None
     if sharded:
         shard_size = check_sharding(job, settings, num_samples)
@@ -120,7 +125,7 @@ def write_samples(job: SamplingJob, images: np.ndarray, labels: Optional[np.ndar
     arrays = [images] if labels is None else [images, labels]
     atomic_write(job.out, lambda f: np.savez(f, *arrays))
     if job.grid:
-        save_grid(images, job.grid)
+        save_grid(images, job.grid, min_tile=0 if job.grid_native else MIN_TILE)
 
 
 def check_sharding(job: SamplingJob, settings, num_samples: int) -> int:

@@ -267,8 +267,9 @@ class DemoApp:
 
     @property
     def is_consistency(self) -> bool:
-        """CD/CT models (one- and multistep, editing); else an EDM teacher."""
-        return bool(self.model.precond.boundary_condition)
+        """Consistency models of any recipe (one- and multistep, editing); else
+        an EDM teacher (sCT/sCD models keep EDM's scalings: ask the training mode)."""
+        return self.model.is_consistency_model
 
     @property
     def samplers(self) -> Tuple[str, ...]:

@@ -127,9 +127,9 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     """
     if task not in TASKS:
         raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
-    if not model.precond.boundary_condition:
-        raise ValueError('editing needs a consistency model (CD or CT); this config is an '
-                         'EDM teacher')
+    if not model.is_consistency_model:
+        raise ValueError('editing needs a consistency model (CD, CT, ECT, sCT, sCD); this '
+                         'config is an EDM teacher')
     settings = model.settings(batch_size=batch_size, dtype=dtype, clip_denoised=True)
     # interpolation takes one step unless ts are given or the config is multistep
     one_step = ts is None and model.sample_settings.sampler != 'multistep'

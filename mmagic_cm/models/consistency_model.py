@@ -33,7 +33,13 @@ from .batching import pad_rows, run_batches
 from .exported import ExportedDenoiser, is_exported_file
 from .fast import AutocastNet, InferenceUNets
 from .noise import get_generator
-from .precond import Denoiser, KarrasPrecond, build_precond, merge_precond_configs
+from .precond import (
+    Denoiser,
+    KarrasPrecond,
+    build_precond,
+    merge_precond_configs,
+    uses_boundary_condition,
+)
 from .samplers import karras_sample
 from .settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
 from .weights import (  # noqa: F401  (LOCAL_CHECKPOINT_HINT re-exported)
@@ -49,9 +55,7 @@ OBJECTIVES = {'edm': 'EDMObjective', 'consistency_distillation': 'ConsistencyDis
               'consistency_training': 'ConsistencyTraining', 'ect': 'EasyConsistencyTuning',
               'sct': 'ContinuousConsistencyTraining',
               'scd': 'ContinuousConsistencyDistillation'}
-#: training modes whose networks keep plain EDM scalings (no boundary shift):
-#: the teacher, and sCM's TrigFlow models (f(x, 0) = x holds at σ = 0)
-EDM_SCALINGS = ('edm', 'sct', 'scd')
+
 #: train_cfg keys the model keeps; the rest configure the objective
 MODEL_TRAIN_KEYS = ('ema_rates', 'seed', 'init_from')
 
@@ -106,7 +110,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.sample_settings = SamplingSettings(**settings)
         self.precond: KarrasPrecond = build_precond(
             merge_precond_configs(precond, denoiser),
-            boundary_condition=training_mode not in EDM_SCALINGS)
+            boundary_condition=uses_boundary_condition(training_mode))
         self.model_path = model_path or None
         self.sample_ema = sample_ema
         self.train_cfg = dict(train_cfg or {})
@@ -169,6 +173,12 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         if is_exported_file(self.model_path):
             return torch.device('cpu')  # ONNX Runtime / OpenVINO on the CPU
         return next(self.unet.parameters()).device
+
+    @property
+    def is_consistency_model(self) -> bool:
+        """A consistency model of any recipe (CD, CT, ECT, sCT, sCD), not an EDM
+        teacher; sCT/sCD models keep EDM's scalings, so ask the training mode."""
+        return self.training_mode != 'edm'
 
     @property
     def trainable(self) -> bool:
@@ -273,7 +283,13 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             y = None  # labels of the full run's batch (past stop too), padded
             if label_list is not None:
                 y = pad_rows(torch.tensor(label_list[first:first + bs], dtype=torch.long), bs)
-            return (to_uint8(self.sample_batch(bs, gen, y, **overrides)), )
+            batch = self.sample_batch(bs, gen, y, **overrides)
+            if not bool(torch.isfinite(batch).all()):  # else black images, silently
+                raise ValueError(
+                    f'sampling produced NaN or infinite values (dtype {s.dtype}, weights '
+                    f'{self.model_path or "the model in memory"}); nothing was written. '
+                    'Check the checkpoint, or sample in fp32')
+            return (to_uint8(batch), )
 
         images, = run_batches(make, gen, stop, bs, start, progress)
         label_arr = (None if label_list is None

@@ -161,6 +161,17 @@ class Denoiser(nn.Module):
         return denoised.clamp(-1, 1) if self.clip else denoised
 
 
+#: training modes whose networks keep plain EDM scalings (no boundary shift):
+#: the teacher, and sCM's TrigFlow models (f(x, 0) = x holds at σ = 0)
+EDM_SCALINGS = ('edm', 'sct', 'scd')
+
+
+def uses_boundary_condition(training_mode: str) -> bool:
+    """Whether a model of ``training_mode`` uses the boundary-condition scalings
+    (CD, CT, ECT) or plain EDM's (``EDM_SCALINGS``)."""
+    return training_mode not in EDM_SCALINGS
+
+
 def merge_precond_configs(precond, denoiser):
     """The preconditioning config of a model config: ``precond``, with the old
     key ``denoiser``'s entries on top (a config may inherit one and set the

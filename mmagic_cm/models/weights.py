@@ -48,11 +48,13 @@ def check_unet_state_dict(unet: nn.Module, state: Mapping[str, torch.Tensor], so
     """Raise :class:`CheckpointError` unless ``state`` fits ``unet`` exactly.
 
     The message names the configs (under ``config_root``, default the
-    repository's ``configs/``) that the file does fit.
+    repository's ``configs/``) that the file does fit. Weights with NaN or
+    infinite values are refused too (:func:`check_finite`).
     """
     expected = shape_signature(unet.state_dict().items())
     found = shape_signature(state.items())
     if expected == found:
+        check_finite(state, source)
         return
     from ..zoo import configs_fitting
     fits = configs_fitting(found, config_root)
@@ -60,6 +62,17 @@ def check_unet_state_dict(unet: nn.Module, state: Mapping[str, torch.Tensor], so
                 'It fits none of the configs under configs/.')
     raise CheckpointError(f'{source} does not fit this model\'s UNet: '
                           f'{describe_mismatch(expected, found)}. {fit_text}')
+
+
+def check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`CheckpointError` naming the first tensor with NaN or
+    infinite values (such weights sample black images without an error)."""
+    for key, value in state.items():
+        if torch.is_tensor(value) and value.is_floating_point() \
+                and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(
+                f'{source}: tensor {key} holds NaN or infinite values (a damaged file, or '
+                'a training run that diverged); use another checkpoint')
 
 
 def load_unet_from(unet: nn.Module, path_or_url: str, local_hint: str = LOCAL_CHECKPOINT_HINT,

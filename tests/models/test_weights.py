@@ -160,8 +160,9 @@ def test_released_architectures_fit_their_configs(arch, marker):
     configs = {osp.basename(p) for p in glob.glob(
         osp.join(ROOT, 'configs', 'consistency_models', '*.py'))}
     assert fits == {c for c in configs if marker in c}
-    # LSUN: 12 sampling configs and the 3 Bedroom editing configs
-    assert len(fits) == (6 if arch == 'imagenet64' else 15)
+    # ImageNet: 6 released + 3 recipes (ECT, sCT, sCD); LSUN: 12 sampling configs and
+    # the 3 Bedroom editing configs
+    assert len(fits) == (9 if arch == 'imagenet64' else 15)
 
 
 def test_released_model_builds_without_allocating():
