@@ -20,7 +20,8 @@ from typing import List, Optional
 
 
 def parse_args(argv: Optional[List[str]] = None):
-    from mmengine.config import DictAction
+    from mmagic_cm.cli import cfg_options_action
+    DictAction = cfg_options_action()  # noqa: N806 (mmengine's, refusing items without '=')
     p = ArgumentParser(description='MMagic inference demo (with mmagic_cm models)')
     p.add_argument('--img', default=None, help='input image file')
     p.add_argument('--video', default=None, help='input video file')
@@ -107,4 +108,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmagic_cm.cli import run
+    sys.exit(run(main))

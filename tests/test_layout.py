@@ -24,7 +24,7 @@ RANKS = [
     # the package's own __init__ and support for tests, fixtures and tools
     ('mmagic_cm', 'mmagic_cm.testing', 'mmagic_cm.reference', 'mmagic_cm.benchmark',
      'mmagic_cm.gpu_check',
-     'mmagic_cm.quiet'),
+     'mmagic_cm.quiet', 'mmagic_cm.cli'),
 ]
 
 

@@ -30,7 +30,8 @@ TASK_HELP = ('inpaint (needs --mask) | colorize | superres | denoise (needs --si
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
+    from mmagic_cm.cli import cfg_options_action
+    DictAction = cfg_options_action()  # noqa: N806 (mmengine's, refusing items without '=')
     p = argparse.ArgumentParser(description='Zero-shot editing with a consistency model')
     p.add_argument('config', help='a consistency-model config (CD or CT)')
     p.add_argument('--task', required=True, help=TASK_HELP)
@@ -152,4 +153,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmagic_cm.cli import run
+    sys.exit(run(main))

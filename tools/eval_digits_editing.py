@@ -81,4 +81,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmagic_cm.cli import run
+    sys.exit(run(main))

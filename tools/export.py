@@ -25,7 +25,8 @@ from typing import List, Optional
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
+    from mmagic_cm.cli import cfg_options_action
+    DictAction = cfg_options_action()  # noqa: N806 (mmengine's, refusing items without '=')
     p = argparse.ArgumentParser(description='Export D(x, sigma[, y]) to ONNX or OpenVINO')
     p.add_argument('config', help='config file, e.g. configs/consistency_models/...py')
     p.add_argument('--checkpoint', help="local .pt file or URL; default: the config's "
@@ -82,4 +83,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmagic_cm.cli import run
+    sys.exit(run(main))

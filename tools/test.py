@@ -21,7 +21,8 @@ from typing import List, Optional
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
+    from mmagic_cm.cli import cfg_options_action
+    DictAction = cfg_options_action()  # noqa: N806 (mmengine's, refusing items without '=')
     p = argparse.ArgumentParser(description='Evaluate a consistency model (MMagic metrics)')
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file or URL')
@@ -95,4 +96,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmagic_cm.cli import run
+    sys.exit(run(main))

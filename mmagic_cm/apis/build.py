@@ -21,14 +21,79 @@ SETTING_KEYS = SamplingSettings.names()
 
 
 def load_config(config: str, cfg_options: Optional[Dict] = None):
-    """An mmengine ``Config`` from a file, with ``KEY=VALUE`` overrides merged."""
+    """An mmengine ``Config`` from a file, with ``KEY=VALUE`` overrides merged.
+
+    Raises:
+        FileNotFoundError, ValueError: (one line) a missing file, a file that
+        is not a Python config, a syntax error (file:line), no ``model``.
+    """
     from mmengine.config import Config
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
-    cfg = Config.fromfile(config)
+    if not config.endswith('.py'):
+        raise ValueError(f'{config} is not a config: configs are Python files (.py), e.g. '
+                         'configs/consistency_models/consistency_models_cd_digits-onestep-'
+                         '16x16.py')
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError as exc:
+        where = exc.filename if exc.filename and not exc.filename.startswith('<') else config
+        raise ValueError(f'{where}:{exc.lineno}: syntax error ({exc.msg})') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if not isinstance(cfg.get('model'), dict):
+        raise ValueError(f'{config} defines no model = dict(...): not a model config; use '
+                         'one under configs/consistency_models/')
     return cfg
+
+
+def check_component(cfg: dict, where: str, extra: Tuple[str, ...] = ()) -> None:
+    """Refuse, in one line, a config block whose ``type`` is not registered
+    (naming the close registered names), a key its class does not take (naming
+    the close one) or a string where the class's default is a number."""
+    import difflib
+    import inspect
+
+    from ..models.consistency_model import init_arguments
+    from ..registry import MODELS
+    name = cfg.get('type')
+    if not isinstance(name, str):
+        return  # a class or an object: used as given
+    cls = MODELS.get(name)
+    if cls is None:
+        ours = [n for n, c in MODELS.module_dict.items()
+                if getattr(c, '__module__', '').startswith('mmagic_cm')]
+        close = difflib.get_close_matches(name, ours, n=3, cutoff=0.3)
+        raise ValueError(f'{where}.type={name!r} is not registered'
+                         + (f'; did you mean {", ".join(map(repr, close))}?' if close else ''))
+    known = init_arguments(cls)
+    if known is None:
+        return
+    known = known | set(extra) | {'type'}
+    defaults = {}
+    for klass in cls.__mro__:
+        if '__init__' in vars(klass):
+            for p in inspect.signature(vars(klass)['__init__']).parameters.values():
+                defaults.setdefault(p.name, p.default)
+    for key, value in cfg.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ValueError(f'{where}.{key}: not a setting of {name}'
+                             + (f'; did you mean {close[0]!r}?' if close else ''))
+        default = defaults.get(key)
+        if isinstance(value, str) and isinstance(default, (int, float)) \
+                and not isinstance(default, bool):
+            raise ValueError(f'{where}.{key}={value!r}: expected a number '
+                             f'({type(default).__name__}), e.g. {default!r}')
+
+
+def check_model_config(model_cfg: dict) -> None:
+    """:func:`check_component` for the model and its UNet and preconditioning blocks."""
+    from ..models.settings import SamplingSettings
+    check_component(model_cfg, 'model', extra=SamplingSettings.names())
+    for key in ('unet', 'precond', 'denoiser'):
+        if isinstance(model_cfg.get(key), dict):
+            check_component(model_cfg[key], f'model.{key}')
 
 
 def model_config(cfg, checkpoint: Optional[str] = None, for_training: bool = False,
@@ -60,7 +125,9 @@ def build_from_config(config: str, checkpoint: Optional[str] = None,
     from a config file; validates everything without reading the weights."""
     from ..registry import MODELS
     cfg = load_config(config, cfg_options)
-    return MODELS.build(model_config(cfg, checkpoint, **settings)), cfg
+    model_cfg = model_config(cfg, checkpoint, **settings)
+    check_model_config(model_cfg)
+    return MODELS.build(model_cfg), cfg
 
 
 def init_model(config: str, checkpoint: Optional[str] = None, device: Optional[str] = None,
