@@ -1,6 +1,6 @@
 """The one error path of the command-line tools and demos.
 
-Every ``tools/*.py`` and ``demo/*.py`` ends in ``sys.exit(run(main))``:
+Every ``tools/*.py`` and ``demo/*.py`` ends in ``sys.exit(run_main(main))``:
 
 - a user error (a bad value, a missing or unreadable file, a bad config)
   prints one line ``error: ...`` naming the value and the fix; exit 2;
@@ -43,7 +43,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def run(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
+def run_main(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Call ``main(argv)`` and turn what it raises into one line and an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get('MMAGIC_CM_DEBUG', '') not in ('', '0')

@@ -81,5 +81,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    from mmagic_cm.cli import run
-    sys.exit(run(main))
+    from mmagic_cm.cli import run_main
+    sys.exit(run_main(main))

@@ -96,6 +96,7 @@ def sample_to_file(job: SamplingJob) -> Dict:
         num_samples = n_labels if n_labels > 1 else settings.batch_size
     if num_samples < 1:
         raise ValueError(f'--num-samples must be >= 1, got {num_samples}')
+    check_memory(num_samples, model.image_shape, settings.generator)
     model.sample_labels(job.labels, num_samples, settings.seed)  # before the weights
     if not job.out.endswith('.npz'):
         raise ValueError(f'--out {job.out}: the output must be an .npz file')
@@ -118,6 +119,31 @@ def sample_to_file(job: SamplingJob) -> Dict:
     times['sample_s'] = time.perf_counter() - t2
     write_samples(job, images, labels)
     return dict(images=images, labels=labels, **times)
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where it cannot be told)."""
+    import os
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(num_samples: int, image_shape, generator: str) -> None:
+    """Refuse, before allocating anything, a request whose images (uint8, kept
+    until the .npz is written) and, for 'determ', whose noise (float32 for all
+    samples at once) cannot fit in this machine's memory."""
+    per_image = int(np.prod(image_shape))
+    need = num_samples * per_image * (1 + (4 if generator == 'determ' else 0))
+    have = memory_bytes()
+    if have and need > 0.8 * have:
+        raise ValueError(
+            f'--num-samples {num_samples}: about {need / 2**30:.1f} GiB of images'
+            + (' and noise' if generator == 'determ' else '')
+            + f', more than this machine\'s {have / 2**30:.0f} GiB of memory; draw fewer per '
+            'run (several runs with other seeds), and use --generator determ-indiv, which '
+            'draws noise per batch')
 
 
 def write_samples(job: SamplingJob, images: np.ndarray, labels: Optional[np.ndarray]) -> None:

@@ -168,6 +168,9 @@ def load_superres_input(path: str, size: int, patch_size: int, fit: str = 'none'
                         ) -> torch.Tensor:
     """A super-resolution input: a low-resolution image of ``size / patch_size``
     pixels (upscaled to patch means) or a full-size one (3, size, size)."""
+    if not 1 <= patch_size <= size or size % patch_size:
+        raise ValueError(f'--patch-size {patch_size}: must divide the image size {size} '
+                         '(e.g. 4 or 8)')
     low = size // patch_size
     img = _open(path, 'image')
     if img.size == (low, low) and low != size:

@@ -85,6 +85,10 @@ def resolve_dtype(dtype: Union[str, torch.dtype, None], device) -> torch.dtype:
 def default_device(device: Optional[str] = None) -> str:
     """``device``, checked; default CUDA when available, else the CPU."""
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f'--device {device}: not a device; use cpu, cuda or cuda:N') from None
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
     return device
@@ -145,6 +149,8 @@ class SamplingSettings:
         elif self.ts is not None and not isinstance(self.ts, str):
             fix('ts', tuple(int(t) for t in self.ts))
         fix('seed', _as_int(self.seed, 'seed'))
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f'seed must be in [0, 2**63), got {self.seed}')
         fix('batch_size', _as_int(self.batch_size, 'batch size', minimum=1))
         fix('clip_denoised', as_bool(self.clip_denoised, 'clip_denoised'))
         for name in ('s_churn', 's_tmin', 's_tmax', 's_noise'):

@@ -1,0 +1,157 @@
+"""The command-line tools as a hostile user runs them: every case ends with the
+right exit status, one line naming the problem, no traceback, and no file
+written, half-written or changed."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mmagic_cm.testing import ROOT
+
+C = osp.join(ROOT, 'configs', 'consistency_models',
+             'consistency_models_cd_digits-onestep-16x16.py')
+WEIGHTS = osp.join(ROOT, 'mmagic_cm', 'weights', 'digits', 'cd_digits16_ema.pt')
+
+
+def cli(tool, *args, **kw):
+    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', f'{tool}.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def assert_one_line(proc, text, rc=2):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == rc, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert lines and lines[-1].startswith('error: '), proc.stderr[-2000:]
+    assert text in lines[-1], lines[-1]
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp('hostile')
+    state = torch.load(WEIGHTS, weights_only=True)
+    state['out.2.bias'] = state['out.2.bias'].clone().fill_(float('nan'))
+    torch.save(state, d / 'nan.pt')
+    (d / 'text.pt').write_text('not weights\n')
+    raw = open(WEIGHTS, 'rb').read()
+    (d / 'truncated.pt').write_bytes(raw[:len(raw) // 2])
+    (d / 'syntax.py').write_text('model = dict(\n')
+    (d / 'a_file').write_text('x')
+    (d / 'folder.npz').mkdir()
+    (d / 'old.npz').write_bytes(b'old result')
+    return d
+
+
+SAMPLE_CASES = [
+    # (arguments besides the config, text of the one line)
+    (['--checkpoint', '{d}/nan.pt'], 'tensor out.2.bias holds NaN or infinite values'),
+    (['--checkpoint', '{d}/text.pt'], 'is not a PyTorch checkpoint'),
+    (['--checkpoint', '{d}/truncated.pt'], 'truncated or corrupt'),
+    (['--checkpoint', '{d}/missing.pt'], 'not found'),
+    (['--grid', '{d}/old.npz'], 'unknown image extension .npz'),
+    (['--grid', '{d}/grid.xyz'], 'unknown image extension .xyz'),
+    (['--cfg-options', 'garbage'], 'expected KEY=VALUE'),
+    (['--cfg-options', 'model.foo=1'], 'model.foo: not a setting of ConsistencyModel'),
+    (['--cfg-options', 'model.unet.model_chanels=3'], "did you mean 'model_channels'"),
+    (['--cfg-options', 'model.unet.model_channels=abc'], 'expected a number'),
+    (['--cfg-options', 'model.unet.type=NoSuchUNet'], "did you mean 'ConsistencyUNetModel'"),
+    (['--cfg-options', 'model.denoiser.sigma_data=0'], 'sigma_data must be a positive'),
+    (['--cfg-options', 'model.precond.rho=-7'], 'rho must be a positive number'),
+    (['--cfg-options', 'model.precond.sigma_min=100'], 'sigma_min < sigma_max'),
+    (['--cfg-options', 'model.seed=abc'], 'seed must be an integer'),
+    (['--cfg-options', 'model.batch_size=0'], 'batch size must be >= 1'),
+    (['--seed', '100000000000000000000'], 'seed must be in [0, 2**63)'),
+    (['--num-samples', '1000000000'], 'more than this machine'),
+    (['--device', 'tpu'], '--device tpu: not a device'),
+    (['--sampler', 'trigflow', '--steps', '3'], 'needs trig_ts'),
+]
+
+
+@pytest.mark.parametrize('args,text', SAMPLE_CASES, ids=[t for _, t in SAMPLE_CASES])
+def test_sample_refuses_in_one_line(files, args, text):
+    out = files / 'old.npz'
+    proc = cli('sample', C, '--out', out, *[a.format(d=files) for a in args])
+    assert_one_line(proc, text)
+    assert out.read_bytes() == b'old result'  # the user's file is untouched
+
+
+@pytest.mark.parametrize('config,text', [
+    ('{d}/syntax.py', 'syntax.py:1: syntax error'),
+    (osp.join(ROOT, 'configs', '_base_', 'default_runtime.py'), 'defines no model'),
+    (osp.join(ROOT, 'configs', 'consistency_models', 'metafile.yml'), 'is not a config'),
+    ('{d}/none.py', 'config file not found'),
+])
+def test_bad_configs(files, config, text):
+    proc = cli('sample', config.format(d=files), '--out', files / 'never.npz')
+    assert_one_line(proc, text)
+    assert not (files / 'never.npz').exists()
+
+
+@pytest.mark.parametrize('out,text', [
+    ('{d}/a_file/x.npz', 'is a file, not a folder'),
+    ('{d}/folder.npz', 'is a folder'),
+    ('{d}/x.png', 'must be an .npz file'),
+])
+def test_bad_outputs_are_refused_before_sampling(files, out, text):
+    proc = cli('sample', C, '--out', out.format(d=files))
+    assert_one_line(proc, text)
+    assert 'sampling' not in proc.stderr  # refused before the work
+
+
+def test_export_weights_protects_its_input_and_outputs(files, tmp_path):
+    ck = tmp_path / 'ck.pt'
+    ck.write_bytes(open(WEIGHTS, 'rb').read())
+    before = ck.read_bytes()
+    assert_one_line(cli('export_weights', ck, ck), 'is the CHECKPOINT this run reads')
+    assert ck.read_bytes() == before
+    out = tmp_path / 'out.pt'
+    out.write_bytes(b'keep')
+    assert_one_line(cli('export_weights', ck, out), 'exists; give another name, or --force')
+    assert out.read_bytes() == b'keep'
+    assert cli('export_weights', ck, out, '--force').returncode == 0
+    assert_one_line(cli('export_weights', tmp_path / 'none.pth', tmp_path / 'o.pt'),
+                    'checkpoint not found')
+    assert_one_line(cli('export_weights', files / 'nan.pt', tmp_path / 'o.pt'), 'NaN')
+    assert not (tmp_path / 'o.pt').exists()
+
+
+def test_edit_bad_patch_size(files, tmp_path):
+    img = osp.join(ROOT, 'demo', 'editing')
+    proc = cli('edit', C, '--task', 'superres', '--input', img, '--patch-size', '0',
+               '--out-dir', tmp_path / 'out')
+    assert_one_line(proc, '--patch-size 0: must divide the image size 16')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_unexpected_errors_are_one_line_with_debug_for_the_traceback(files):
+    env = dict(os.environ, MMAGIC_CM_DEBUG='1')
+    proc = cli('sample', C, '--out', files / 'never.npz', '--cfg-options', 'garbage', env=env)
+    assert proc.returncode == 2 and 'Traceback' in proc.stderr  # --debug shows it
+
+
+def test_ctrl_c_exits_130_in_one_line_keeping_the_old_output(files):
+    out = files / 'old.npz'
+    proc = subprocess.Popen(
+        [sys.executable, osp.join(ROOT, 'tools', 'sample.py'), C, '--out', str(out),
+         '--num-samples', '3000000', '--generator', 'determ-indiv', '--batch-size', '64'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    err = ''
+    while time.time() < deadline:  # wait for the progress bar: the work has begun
+        line = proc.stderr.readline()
+        err += line
+        if 'sampling' in line or not line:
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    err += rest
+    assert proc.returncode == 130, err[-2000:]
+    assert 'Traceback' not in err and 'interrupted' in err.splitlines()[-1]
+    assert out.read_bytes() == b'old result'
+    assert not [p for p in os.listdir(files) if p.endswith('.tmp')]
