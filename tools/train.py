@@ -46,7 +46,11 @@ def prepare_config(args: argparse.Namespace):
     import torch
     from mmengine.config import Config
 
-    from mmagic_cm.training.checks import check_resume_matches, check_training_inputs
+    from mmagic_cm.training.checks import (
+        check_resume_matches,
+        check_training_inputs,
+        resume_checkpoint,
+    )
 
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
@@ -71,8 +75,9 @@ def prepare_config(args: argparse.Namespace):
         else:
             # mmengine's AmpOptimWrapper is GPU-only; bf16 needs no loss scale
             cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume == 'auto':  # the work dir's own files: copied or moved dirs resume
+        cfg.load_from = resume_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None  # nothing there: a fresh start
     elif args.resume:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'checkpoint to resume from not found: {args.resume}')

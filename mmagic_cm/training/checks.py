@@ -7,6 +7,7 @@ read, a dataset folder when it is listed).
 from __future__ import annotations
 
 import os.path as osp
+from typing import Optional
 
 
 def check_resume_matches(cfg) -> None:
@@ -60,3 +61,47 @@ def check_training_inputs(cfg) -> None:
         check_image_folder(osp.join(root, (dataset.get('data_prefix') or {}).get('gt', '')
                                     if isinstance(dataset.get('data_prefix'), dict) else
                                     dataset.get('data_prefix') or ''))
+
+
+def _intact(path: str) -> bool:
+    """Whether a checkpoint file is complete: its zip records and their CRCs check."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues in ``work_dir``, found in the work
+    dir itself: mmengine's ``last_checkpoint`` holds an absolute path, so a
+    copied work dir would resume from the original's files and a moved one
+    would fail. The file it names is looked up by name here, else the newest
+    ``iter_*.pth``; a truncated or corrupt one is skipped with a warning that
+    names it and the one used. None: nothing to resume.
+    """
+    import glob
+    import re
+    import sys
+    if not osp.isdir(work_dir):
+        return None
+    found = glob.glob(osp.join(work_dir, 'iter_*.pth'))
+    found.sort(key=lambda p: int(re.findall(r'\d+', osp.basename(p))[0]), reverse=True)
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(marker):
+        with open(marker) as f:
+            named = osp.join(work_dir, osp.basename(f.read().strip()))
+        if named in found:
+            found.remove(named)
+            found.insert(0, named)
+    for i, path in enumerate(found):
+        if _intact(path):
+            if i:
+                print(f'warning: {", ".join(found[:i])} is truncated or corrupt; resuming '
+                      f'from {path}', file=sys.stderr)
+            return path
+    if found:
+        raise ValueError(f'every checkpoint in {work_dir} is truncated or corrupt '
+                         f'({", ".join(found)}); start a new run')
+    return None

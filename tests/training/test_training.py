@@ -219,3 +219,27 @@ def test_amp_fp16_needs_cuda(tmp_path, capsys):
         pytest.skip('CUDA is available')
     assert run_train(EDM, tmp_path, '--amp', 'fp16') == 2
     assert '--amp fp16 needs CUDA' in capsys.readouterr().err
+
+
+def test_copied_and_moved_work_dirs_resume_from_their_own_files(tmp_path, teacher_file):
+    """last_checkpoint holds an absolute path: a copy must not resume from the
+    original's files, a moved dir must not fail; a truncated newest checkpoint
+    is skipped for the previous good one, with a warning naming both."""
+    import shutil
+    opts = ['--cfg-options', f'model.train_cfg.teacher.path={teacher_file}']
+    assert run_train(CD, tmp_path / 'straight', *opts) == 0
+    assert run_train(CD, tmp_path / 'a', *opts, 'train_cfg.max_iters=3') == 0
+    shutil.copytree(tmp_path / 'a', tmp_path / 'copy')
+    (tmp_path / 'a' / 'iter_3.pth').write_bytes(b'the original is gone')
+    assert run_train(CD, tmp_path / 'copy', '--resume', *opts) == 0
+    shutil.move(tmp_path / 'copy', tmp_path / 'moved')
+    os.remove(tmp_path / 'moved' / 'iter_6.pth')  # back to iteration 3, moved
+    raw = open(tmp_path / 'moved' / 'iter_3.pth', 'rb').read()
+    assert run_train(CD, tmp_path / 'moved', '--resume', *opts) == 0
+    a = load_state(tmp_path / 'straight' / 'iter_6.pth')['state_dict']
+    b = load_state(tmp_path / 'moved' / 'iter_6.pth')['state_dict']
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    # a truncated newest checkpoint: the previous good one, named in a warning
+    from mmagic_cm.training.checks import resume_checkpoint
+    (tmp_path / 'moved' / 'iter_6.pth').write_bytes(raw[:len(raw) // 2])
+    assert resume_checkpoint(str(tmp_path / 'moved')) == str(tmp_path / 'moved' / 'iter_3.pth')
