@@ -2,9 +2,10 @@
 # TrigFlow: dx_t/dt = cos t z - sin t x_0 from the data, no teacher in the
 # loss; the online network starts from the shipped EDM teacher's weights (as
 # NVlabs FastGen's sCT recipe from EDM checkpoints, with its wider
-# tau ~ N(-1.0, 1.8²)); JVP with shared dropout masks, tangent warm-up over
-# 500 iterations, RMS tangent normalisation (c = 0.1), prior weighting 1/sigma
-# and the learned adaptive weighting; one-step sampling.
+# tau ~ N(-1.0, 1.8²)); tangent warm-up over 500 iterations, RMS tangent
+# normalisation (c = 0.1), prior weighting 1/sigma, the learned adaptive
+# weighting; one-step sampling. The time derivative is a central difference
+# over t +- 0.02 (shared dropout masks), as for sCD (docs/recipes.md).
 # Train:  python tools/train.py \
 #     configs/consistency_models/consistency_models_sct_digits-onestep-16x16.py
 _base_ = ['./_base_/cm_digits16.py']
@@ -16,7 +17,7 @@ model = dict(
     sampler='onestep',
     train_cfg=dict(
         p_mean=-1.0, p_std=1.8,
-        tangent='jvp', tangent_warmup=500, tangent_norm='rms', tangent_norm_const=0.1,
+        tangent='finite-difference', fd_step=0.02, tangent_warmup=500, tangent_norm='rms', tangent_norm_const=0.1,
         prior_weighting=True, adaptive_weighting=True,
         init_from='mmagic_cm/weights/digits/edm_digits16_ema.pt',
         ema_rates=(0.995, 0.999),

@@ -64,13 +64,19 @@ def time_derivative(fn: Callable, x_in: torch.Tensor, t: torch.Tensor, dxdt: tor
         fn: ``F(x_in, t)``.
         x_in: (N, C, H, W) x_t / σ_d; t (N,) in (0, π/2); dxdt like x_in.
         tangent: 'jvp' (forward-mode autodiff, exact) or 'finite-difference'
-            (central, steps ± fd_step in t, for networks without forward-mode rules).
+            (central, steps ± fd_step in t, at most half the distance to 0 and
+            π/2; for networks without forward-mode rules, or to average out a
+            time embedding's high frequencies).
     """
     cs = torch.cos(t) * torch.sin(t)
     v_x = append_dims(cs, x_in.ndim) * dxdt / sigma_data
     if tangent == 'jvp':
         try:
-            with warnings.catch_warnings():  # torch's first JVP scripts its decompositions
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            # the fused attention kernels have no forward-mode rule: the math one has
+            with warnings.catch_warnings(), sdpa_kernel(SDPBackend.MATH):
+                # torch's first JVP scripts its decompositions (a FutureWarning)
                 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
                                         category=FutureWarning)
                 return torch.func.jvp(fn, (x_in, t), (v_x, cs))[1]
@@ -84,10 +90,14 @@ def time_derivative(fn: Callable, x_in: torch.Tensor, t: torch.Tensor, dxdt: tor
                 'have no forward-mode rule') from None
     if tangent != 'finite-difference':
         raise ValueError(f'train_cfg.tangent={tangent!r}: choose one of {", ".join(TANGENTS)}')
-    h = fd_step
-    plus = fn(x_in + h * v_x / append_dims(cs, x_in.ndim), t + h)
-    minus = fn(x_in - h * v_x / append_dims(cs, x_in.ndim), t - h)
-    return append_dims(cs, x_in.ndim) * (plus - minus) / (2 * h)
+    # a step that stays inside (0, π/2) for every t (an EDM network's time input
+    # ln(σ_d tan t) exists only there)
+    h = torch.minimum(torch.full_like(t, fd_step), torch.minimum(t, math.pi / 2 - t) / 2)
+    along = dxdt / sigma_data
+    hx = append_dims(h, x_in.ndim)
+    plus = fn(x_in + hx * along, t + h)
+    minus = fn(x_in - hx * along, t - h)
+    return append_dims(cs, x_in.ndim) * (plus - minus) / (2 * hx)
 
 
 def scm_tangent(F_minus: torch.Tensor, dF: torch.Tensor, x_t: torch.Tensor,
