@@ -103,15 +103,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     import torch
     from mmengine.runner import Runner
+
+    from mmagic_cm.training.checks import cleaned_work_dir
     if args.launcher == 'pytorch' and not torch.cuda.is_available() \
             and not torch.distributed.is_initialized():
         # mmengine's pytorch launcher pins a CUDA device per rank; on the CPU
         # start the gloo process group here (the runner then uses it)
         torch.distributed.init_process_group('gloo')
-    runner = Runner.from_cfg(cfg)
-    quiet_runner_logger(runner, args.verbose)
     try:
-        runner.train()
+        with cleaned_work_dir(cfg.work_dir):
+            runner = Runner.from_cfg(cfg)
+            quiet_runner_logger(runner, args.verbose)
+            runner.train()
     except (FloatingPointError, CheckpointError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

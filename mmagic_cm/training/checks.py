@@ -6,6 +6,7 @@ read, a dataset folder when it is listed).
 """
 from __future__ import annotations
 
+import contextlib
 import os.path as osp
 from typing import Optional
 
@@ -44,9 +45,34 @@ def check_resume_matches(cfg) -> None:
                          'with its config, or train into a new --work-dir')
 
 
+def check_training_ranges(cfg) -> None:
+    """One-line errors for settings that cannot train: no iterations, an empty
+    batch, a learning rate that is not positive, an unknown digits split."""
+    loop = cfg.get('train_cfg') or {}
+    iters = loop.get('max_iters')
+    if iters is not None and (not isinstance(iters, int) or iters < 1):
+        raise ValueError(f'train_cfg.max_iters={iters!r}: must be a positive number of '
+                         'iterations')
+    batch = (cfg.get('train_dataloader') or {}).get('batch_size')
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise ValueError(f'train_dataloader.batch_size={batch!r}: must be >= 1')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr')
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not lr > 0):
+        raise ValueError(f'optim_wrapper.optimizer.lr={lr!r}: must be a positive number')
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    if dataset.get('type') == 'DigitsDataset' and dataset.get('split', 'train') not in (
+            'train', 'test', 'all'):
+        raise ValueError(f"train_dataloader.dataset.split={dataset.get('split')!r}: choose "
+                         "'train', 'test' or 'all'")
+
+
 def check_training_inputs(cfg) -> None:
-    """One-line errors for a missing teacher and an empty or unreadable dataset."""
+    """One-line errors for a missing teacher and an empty or unreadable dataset,
+    and for settings that cannot train (:func:`check_training_ranges`)."""
     from .objectives import check_teacher_file
+    check_training_ranges(cfg)
     teacher = (cfg.model.get('train_cfg') or {}).get('teacher') or {}
     check_teacher_file(teacher.get('path'))
     loss = (cfg.model.get('train_cfg') or {}).get('loss')
@@ -105,3 +131,19 @@ def resume_checkpoint(work_dir: str) -> Optional[str]:
         raise ValueError(f'every checkpoint in {work_dir} is truncated or corrupt '
                          f'({", ".join(found)}); start a new run')
     return None
+
+
+@contextlib.contextmanager
+def cleaned_work_dir(work_dir: str):
+    """Context for building and running the runner: a work dir this run created
+    is removed again if the run fails before saving any checkpoint (a mistake
+    found at the start leaves nothing behind); one with checkpoints is kept."""
+    import glob
+    import shutil
+    existed = osp.exists(work_dir)
+    try:
+        yield
+    except BaseException:
+        if not existed and not glob.glob(osp.join(work_dir, '*.pth')):
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise

@@ -155,3 +155,16 @@ def test_ctrl_c_exits_130_in_one_line_keeping_the_old_output(files):
     assert 'Traceback' not in err and 'interrupted' in err.splitlines()[-1]
     assert out.read_bytes() == b'old result'
     assert not [p for p in os.listdir(files) if p.endswith('.tmp')]
+
+
+@pytest.mark.parametrize('option,text', [
+    ('train_dataloader.batch_size=0', 'batch_size=0: must be >= 1'),
+    ('optim_wrapper.optimizer.lr=-1', 'lr=-1: must be a positive number'),
+    ('train_dataloader.dataset.split=val', "split='val'"),
+    ('train_cfg.max_iters=0', 'max_iters=0: must be a positive'),
+    ('garbage', 'expected KEY=VALUE'),
+])
+def test_training_mistakes_are_refused_and_leave_no_work_dir(tmp_path, option, text):
+    work = tmp_path / 'work'
+    assert_one_line(cli('train', C, '--work-dir', work, '--cfg-options', option), text)
+    assert not work.exists()

@@ -195,3 +195,14 @@ def test_pixel_norm_option_leaves_the_released_architecture_alone():
                              **dict(kw, use_scale_shift_norm=False))
     assert math.isclose(TrigFlowPrecond(time_scale=250).time_input(
         torch.tensor(0.5)).item(), 250 * math.pi / 4, rel_tol=1e-6)
+
+
+def test_finite_difference_steps_stay_inside_the_time_range():
+    """Near t = 0 and π/2 the step shrinks: an EDM network's time input ln(σ_d tan t)
+    does not exist outside (0, π/2)."""
+    den, x, y = tiny_ect_denoiser()
+    fn = trigflow_network(KarrasPrecond(), den.net.eval(), y=y)
+    t = torch.tensor([1e-3, 0.02, 0.5, 1.0, 1.56, math.pi / 2 - 1e-3])
+    with torch.no_grad():
+        d = time_derivative(fn, x / 0.5, t, torch.randn_like(x), 0.5, 'finite-difference', 0.05)
+    assert torch.isfinite(d).all()
