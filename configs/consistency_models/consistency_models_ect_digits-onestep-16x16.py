@@ -1,6 +1,6 @@
 # Easy Consistency Tuning (ECT; Geng et al. 2025) on digits-16: the online
 # network starts from the shipped EDM teacher; ln t ~ N(-1.1, 2.0²), r from t
-# by the sigmoid mapping (k = 8, b = 1) with t - r halving (q = 2) every 200
+# by the sigmoid mapping (k = 8, b = 1) with t - r halving (q = 2) every 400
 # iterations, plain L2 norm (c = 0) weighted by 1 / (t - r), shared noise and
 # dropout masks; one-step sampling.
 # Train:  python tools/train.py \
@@ -14,7 +14,7 @@ model = dict(
     sampler='onestep',
     train_cfg=dict(
         p_mean=-1.1, p_std=2.0,
-        q=2.0, double=200, mapping='sigmoid', k=8.0, b=1.0, c=0.0,
+        q=2.0, double=400, mapping='sigmoid', k=8.0, b=1.0, c=0.0,
         init_from='mmagic_cm/weights/digits/edm_digits16_ema.pt',
         ema_rates=(0.995, 0.999),
         seed=0))
