@@ -42,7 +42,7 @@ setup(
         'scipy',
         'tqdm',
     ],
-    package_data={'mmagic_cm': ['weights/digits/*.pt']},
+    package_data={'mmagic_cm': ['weights/digits/*.pt', 'weights/digits/SHA256SUMS']},
     extras_require={
         'tests': ['pytest', 'ruff'],
         # the web demo (demo/gradio_consistency_models.py, mmagic_cm.apps);

@@ -4,9 +4,10 @@ A released checkpoint (``cd_imagenet64_lpips.pt``, ...) is a bare UNet state
 dict. Checkpoints saved by mmengine hold ``{'state_dict': {'unet.…': …}}``.
 Both load strictly into :class:`~mmagic_cm.models.ConsistencyModel`.
 Failures raise :class:`CheckpointError` with one plain sentence: no
-network, a corrupt file, no UNet inside. This module is a leaf of the
-package (it imports nothing of ``mmagic_cm``); matching a file to a model's
-architecture is :mod:`mmagic_cm.models.weights`.
+network, a corrupt file, no UNet inside, a shipped weight file whose
+SHA-256 is not the recorded one. This module is a leaf of the package (it
+imports only :mod:`mmagic_cm.fileio`, itself a leaf); matching a file to a
+model's architecture is :mod:`mmagic_cm.models.weights`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pickle
 import urllib.error
 import zipfile
 from collections import OrderedDict
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -25,10 +26,91 @@ import torch
 UNET_MARKER_KEY = 'time_embed.0.weight'
 #: prefixes of the UNet inside checkpoints saved by this project / mmengine
 UNET_PREFIXES = ('unet.', 'module.unet.', 'model.')
+#: the weights shipped in the package; their digests are in WEIGHT_SUMS_NAME beside them
+SHIPPED_WEIGHTS_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'weights', 'digits')
+WEIGHT_SUMS_NAME = 'SHA256SUMS'
+#: realpath -> (size, mtime_ns, hex SHA-256): each shipped file is hashed once per process
+_SHIPPED_DIGESTS: Dict[str, Tuple[int, int, str]] = {}
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be fetched, read or matched to the model."""
+
+
+def weight_files(folder: str) -> List[str]:
+    """Names of the files whose digests ``folder``'s SHA256SUMS records: every
+    file but SHA256SUMS itself, hidden files and temporary ``*.tmp`` files."""
+    return sorted(n for n in os.listdir(folder)
+                  if osp.isfile(osp.join(folder, n)) and n != WEIGHT_SUMS_NAME
+                  and not n.startswith('.') and not n.endswith('.tmp'))
+
+
+def read_weight_sums(folder: str) -> Dict[str, str]:
+    """``name -> hex SHA-256`` from ``folder``/SHA256SUMS (``sha256sum`` format:
+    ``<hex>  <name>`` per line); {} when there is no such file."""
+    path = osp.join(folder, WEIGHT_SUMS_NAME)
+    if not osp.isfile(path):
+        return {}
+    sums = {}
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            parts = line.rstrip('\n').split(None, 1)
+            if not parts:
+                continue
+            if len(parts) != 2 or len(parts[0]) != 64:
+                raise CheckpointError(f'{path}:{number}: expected "<sha256 hex>  <name>"; '
+                                      'rewrite it with python tools/update_weight_sums.py')
+            sums[parts[1].lstrip('*')] = parts[0].lower()  # '*': sha256sum's binary mode
+    return sums
+
+
+def update_weight_sums(folder: Optional[str] = None) -> Dict[str, List[str]]:
+    """Rewrite ``folder``/SHA256SUMS (default: the shipped weights) from its
+    files (atomically); returns the names ``added``, ``changed`` and ``removed``."""
+    from .fileio import atomic_write, file_sha256
+    folder = folder or SHIPPED_WEIGHTS_DIR
+    if not osp.isdir(folder):
+        raise NotADirectoryError(f'{folder}: no such folder; give the folder of the weights')
+    old = read_weight_sums(folder)
+    new = {name: file_sha256(osp.join(folder, name)) for name in weight_files(folder)}
+    text = ''.join(f'{digest}  {name}\n' for name, digest in new.items())
+    atomic_write(osp.join(folder, WEIGHT_SUMS_NAME), lambda f: f.write(text.encode()))
+    return dict(added=[n for n in new if n not in old],
+                changed=[n for n in new if n in old and old[n] != new[n]],
+                removed=[n for n in old if n not in new])
+
+
+def _digest_once(path: str) -> str:
+    from .fileio import file_sha256
+    real, st = osp.realpath(path), os.stat(path)
+    cached = _SHIPPED_DIGESTS.get(real)
+    if cached is None or cached[:2] != (st.st_size, st.st_mtime_ns):  # rehash a changed file
+        cached = (st.st_size, st.st_mtime_ns, file_sha256(path))
+        _SHIPPED_DIGESTS[real] = cached
+    return cached[2]
+
+
+def check_shipped_file(path: str) -> None:
+    """Raise :class:`CheckpointError` (one line) when ``path`` is one of the
+    shipped weights (a file in :data:`SHIPPED_WEIGHTS_DIR`) and its SHA-256 is
+    not the one recorded in SHA256SUMS there; other files are not checked."""
+    folder = SHIPPED_WEIGHTS_DIR
+    if osp.realpath(osp.dirname(osp.abspath(path))) != osp.realpath(folder):
+        return
+    name = osp.basename(path)
+    record = osp.join(folder, WEIGHT_SUMS_NAME)
+    expected = read_weight_sums(folder).get(name)
+    if expected is None:
+        raise CheckpointError(
+            f'{path} is a shipped weight file but {record} has no digest for it; reinstall '
+            'the package (pip install -e . again), or record a new file with python '
+            'tools/update_weight_sums.py')
+    actual = _digest_once(path)
+    if actual != expected:
+        raise CheckpointError(
+            f'{path} is damaged: its SHA-256 is {actual[:12]}..., {record} expects '
+            f'{expected[:12]}...; restore the file (from git, or reinstall the package: '
+            'pip install -e . again)')
 
 
 def ema_key(rate: float) -> str:
@@ -97,14 +179,17 @@ def resolve_checkpoint(path_or_url: str, local_hint: str = '--checkpoint PATH',
 
 
 def read_checkpoint(path: str) -> Mapping:
-    """``torch.load`` a local file with ``weights_only=True`` on the CPU.
+    """``torch.load`` a local file with ``weights_only=True`` on the CPU; a
+    shipped weight file is checked against its recorded SHA-256 first.
 
     Raises:
-        FileNotFoundError: no such file. CheckpointError: anything else that
-        is not a readable PyTorch checkpoint, in one line.
+        FileNotFoundError: no such file. CheckpointError: a damaged shipped
+        file, or anything else that is not a readable PyTorch checkpoint, in
+        one line.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
+    check_shipped_file(path)
     with open(path, 'rb') as f:
         head = f.read(2)
     # torch.save writes a zip archive ('PK'); legacy files are pickles (protocol >= 2: 0x80)

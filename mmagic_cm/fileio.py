@@ -6,14 +6,35 @@ checkpoints) go through :func:`atomic_write`, and outputs of several files
 moved in with :func:`replace_path`, so that a failure, Ctrl-C or a killed
 process never leaves a half-written file under the final name and an
 existing output is replaced only by a complete new one.
+
+A writer of ``OUT`` holds an ``fcntl.flock`` on ``.OUT.lock`` next to it for
+as long as its temporary file ``.OUT.PID.XXXXXXXX.tmp`` exists, and removes
+both when done. So a second writer of the same file is refused in one line
+instead of the two racing, and a temporary file of ``OUT`` found while
+holding the lock is a killed writer's leftover (whatever its age or PID: the
+kernel releases a dead process's lock) and is removed. Without ``fcntl``
+(Windows) or on a filesystem without locks, files are written unlocked and
+leftovers stay.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import os.path as osp
+import re
 import tempfile
-from typing import IO, Callable, Dict, Optional
+from typing import IO, Callable, Dict, Iterator, List, Optional
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locks (see the module docstring)
+    fcntl = None
+
+#: what follows ``.OUT.`` in a temporary file's name: writer's PID, mkstemp's letters
+_TMP_TAIL = re.compile(r'\d+\.[^.]+\.tmp')
+_LEFTOVER = re.compile(r'\.(.+)\.(?:lock|\d+\.[^.]+\.tmp)')
 
 
 def _umask() -> int:
@@ -22,27 +43,117 @@ def _umask() -> int:
     return mask
 
 
+def _tag(name: str) -> str:
+    """``name``, or a short unique stand-in where ``.NAME.PID.XXXXXXXX.tmp``
+    would pass the 255-byte limit of file names."""
+    raw = name.encode()
+    if len(raw) <= 200:
+        return name
+    return raw[:100].decode(errors='ignore') + '~' + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def lock_path(path: str) -> str:
+    """The lock file of writers of ``path``: ``.NAME.lock`` next to it."""
+    return osp.join(osp.dirname(osp.abspath(path)), f'.{_tag(osp.basename(path))}.lock')
+
+
+@contextlib.contextmanager
+def output_lock(path: str) -> Iterator[bool]:
+    """Hold the lock of writers of ``path``; yields whether it is locked
+    (False without ``fcntl`` or on a filesystem without locks).
+
+    Raises:
+        ValueError: another process holds it (one line naming both files).
+    """
+    fd = _lock(path) if fcntl is not None else None
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path(path))  # before unlocking: a waiter sees it go, retries
+            os.close(fd)
+
+
+def _lock(path: str) -> Optional[int]:
+    lock = lock_path(path)
+    while True:
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no write access
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ValueError(f'another process is writing {path} (lock {lock}); wait for '
+                                 'it to finish, or write to another path') from None
+            return None  # a filesystem without locks: write unlocked
+        try:
+            st, mine = os.stat(lock), os.fstat(fd)
+            if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed that file as we opened it: lock the new one
+
+
+def _temp_files(folder: str, name: str) -> List[str]:
+    """Temporary files of writers of ``folder/name`` (and none of other outputs)."""
+    prefix = f'.{_tag(name)}.'
+    return [osp.join(folder, f) for f in os.listdir(folder)
+            if f.startswith(prefix) and _TMP_TAIL.fullmatch(f[len(prefix):])]
+
+
+def remove_leftovers(folder: str) -> List[str]:
+    """Remove killed writers' temporary and lock files in ``folder`` (not
+    those of writers still running); returns the outputs they were for."""
+    names = sorted({m.group(1) for m in map(_LEFTOVER.fullmatch, os.listdir(folder)) if m})
+    cleaned = []
+    for name in names:
+        path = osp.join(folder, name)
+        try:
+            with output_lock(path) as locked:
+                if locked:
+                    for tmp in _temp_files(folder, name):
+                        os.unlink(tmp)
+                    cleaned.append(path)
+        except ValueError:  # being written now
+            continue
+    return cleaned
+
+
 def atomic_write(path: str, write: Callable[[IO[bytes]], None], makedirs: bool = True) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, then rename it.
+
+    Under the writers' lock of ``path``; killed writers' temporary files of
+    ``path`` are removed first (see the module docstring).
 
     Args:
         path: the final file; replaced only when ``write`` returns.
         write: writes the whole content to the binary file object it gets.
         makedirs: create ``path``'s folder when missing.
+
+    Raises:
+        ValueError: another process is writing ``path`` now.
     """
     folder = osp.dirname(osp.abspath(path))
+    name = osp.basename(path)
     if makedirs:
         os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with output_lock(path) as locked:
+        if locked:
+            for old in _temp_files(folder, name):
+                os.unlink(old)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{_tag(name)}.{os.getpid()}.',
+                                   suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                write(f)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+            os.replace(tmp, path)
+        except BaseException:
+            if osp.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def file_sha256(path: str, chunk: int = 1 << 24) -> str:

@@ -43,11 +43,15 @@ def parse_labels(spec: LabelSpec, num_classes: Optional[int]) -> Optional[List[i
         num_classes: class count of the model; None for unconditional models.
 
     Raises:
-        ValueError: a label for an unconditional model, a label out of
-        ``[0, num_classes)``, or an unknown class name.
+        ValueError: a blank string (it would silently mean random labels), a
+        label for an unconditional model, a label out of ``[0, num_classes)``,
+        or an unknown class name.
     """
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
+    if spec is None:
         return None
+    if isinstance(spec, str) and not spec.replace(',', '').strip():
+        raise ValueError(f'labels {spec!r} is empty; give class labels (e.g. 3 or 1,145), '
+                         'or omit --labels (API: labels=None) for random labels')
     if num_classes is None:
         raise ValueError(f'labels {spec!r} given, but this model is unconditional; '
                          'drop the labels')

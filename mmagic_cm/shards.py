@@ -14,6 +14,10 @@ Each finished shard is written atomically to ``<out>.shards/shard_KKKKK.npz``
 A later start with the same settings skips the shards already present (so an
 interrupted run resumes without redrawing them); one with other settings is
 refused. When all shards exist they are concatenated into ``--out``.
+
+A shard file that fails its check on a later start (truncated, a zip CRC
+error, arrays of the wrong shape or type) is named in a one-line warning and
+drawn again; a malformed ``run.json`` is refused in one line.
 """
 from __future__ import annotations
 
@@ -23,12 +27,18 @@ import json
 import math
 import os
 import os.path as osp
+import sys
+import zipfile
 from datetime import timedelta
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .fileio import atomic_write, file_sha256  # noqa: F401  (file_sha256 re-exported)
+from .fileio import (
+    atomic_write,
+    file_sha256,  # noqa: F401  (re-exported)
+    remove_leftovers,
+)
 
 SHARD_FORMAT = 1
 DEFAULT_SHARD_SAMPLES = 1000
@@ -119,6 +129,56 @@ class Group:
 
 
 # ------------------------------------------------------------------ files
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f'{type(exc).__name__}: {text.splitlines()[0]}' if text else type(exc).__name__
+
+
+def _npy_header(f) -> Tuple[tuple, np.dtype]:
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f'.npy format {version} (written: 1.0)')
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = read(f)
+    return shape, dtype
+
+
+def check_shard_data(path: str, count: int) -> Optional[str]:
+    """What is wrong with the arrays of a shard file of ``count`` samples, or None.
+
+    Every byte is read, in blocks (zip checks a member's CRC at its end), but
+    no array is built: the images' memory is never needed.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if not {'images.npy', 'meta.npy'} <= names <= {'images.npy', 'labels.npy',
+                                                            'meta.npy'}:
+                return f'holds {", ".join(sorted(names)) or "nothing"}'
+            for name in sorted(names):
+                with zf.open(name) as f:
+                    shape, dtype = _npy_header(f)
+                    if name == 'images.npy' and (dtype != np.uint8 or len(shape) != 4
+                                                 or shape[0] != count):
+                        return f'images {dtype} {shape}, not uint8 ({count}, H, W, C)'
+                    if name == 'labels.npy' and (dtype.kind not in 'iu' or shape != (count, )):
+                        return f'labels {dtype} {shape}, not integers ({count},)'
+                    if name == 'meta.npy' and (dtype.kind != 'U' or shape != ()):
+                        return f'meta {dtype} {shape}, not a string'
+                    size, got = math.prod(shape) * dtype.itemsize, 0
+                    while True:
+                        block = f.read(1 << 20)
+                        if not block:
+                            break
+                        got += len(block)
+                    if got != size:
+                        return f'{name} holds {got} bytes of data, not {size}'
+    except Exception as exc:  # noqa: BLE001 (whatever the damage, the shard is drawn again)
+        return _why(exc)
+    return None
+
+
 def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=repr, separators=(',', ':'))
 
@@ -172,41 +232,80 @@ class ShardStore:
         return ValueError(f'{self.folder} holds shards of another run ({what}); delete '
                           'that folder to start over, or write to another --out')
 
-    def read_meta(self, k: int) -> Optional[Dict]:
-        """A shard file's meta, or None where it cannot be read."""
+    def _fix(self) -> str:
+        return f'delete {self.folder} to start over, or write to another --out'
+
+    def _read_meta(self, k: int) -> Dict:
+        """A shard file's meta (only that member is read)."""
+        with np.load(self.path(k)) as data:
+            meta = json.loads(str(data['meta']))
+        if not isinstance(meta, dict):
+            raise ValueError(f'meta is a {type(meta).__name__}, not an object')
+        return meta
+
+    def _read_run(self) -> Dict:
+        """run.json's content, checked.
+
+        Raises:
+            ValueError: (one line naming the file and the fix) it is not JSON,
+            or not the ``{"key": ..., "run": {...}}`` that :meth:`prepare` writes.
+        """
         try:
-            with np.load(self.path(k)) as data:
-                return json.loads(str(data['meta']))
-        except Exception:  # truncated or foreign file: drawn again
-            return None
+            with open(self.run_file, 'rb') as f:
+                then = json.loads(f.read().decode())
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f'{self.run_file} is not valid JSON ({_why(exc)}); '
+                             f'{self._fix()}') from None
+        if not (isinstance(then, dict) and isinstance(then.get('key'), str)
+                and isinstance(then.get('run'), dict)):
+            got = (f'keys {", ".join(map(repr, sorted(then)))}' if isinstance(then, dict)
+                   else f'a JSON {type(then).__name__}')
+            raise ValueError(f'{self.run_file} is not a sharded run\'s description (found '
+                             f'{got}; expected "key": a string, "run": an object); '
+                             f'{self._fix()}')
+        return then
+
+    def _redraw(self, k: int, why: str) -> None:
+        print(f'warning: {self.path(k)} is truncated or corrupt ({why}); drawing it again',
+              file=sys.stderr)
+        os.unlink(self.path(k))
 
     def prepare(self) -> List[int]:
         """Make or check the folder (one process); returns the finished shards.
 
+        Shard files that fail :func:`check_shard_data` are named in a warning
+        and removed, to be drawn again.
+
         Raises:
-            ValueError: the folder holds shards of other settings.
+            ValueError: the folder holds shards of other settings, or a
+            malformed run.json.
         """
         os.makedirs(self.folder, exist_ok=True)
-        for tmp in glob.glob(osp.join(self.folder, '*.tmp')):
-            os.unlink(tmp)  # left by a killed process; nobody writes yet
+        remove_leftovers(self.folder)  # killed writers' temporary files
+        for tmp in glob.glob(osp.join(glob.escape(self.folder), 'tmp*.tmp')):
+            os.unlink(tmp)  # named so by earlier versions, which did not lock
         if osp.exists(self.run_file):
-            with open(self.run_file) as f:
-                then = json.load(f)
-            if then.get('key') != self.key:
+            then = self._read_run()
+            if then['key'] != self.key:
                 diffs = _differences(then.get('run', {}), self.run_meta)
                 raise self._mismatch('; '.join(diffs[:4]) or 'other settings')
         done = []
         for k, (start, stop) in enumerate(self.ranges):
             if not osp.exists(self.path(k)):
                 continue
-            meta = self.read_meta(k)
-            if meta is None:
-                os.unlink(self.path(k))
+            try:
+                meta = self._read_meta(k)
+            except Exception as exc:  # noqa: BLE001 (truncated or foreign file)
+                self._redraw(k, _why(exc))
                 continue
             if meta.get('run') != self.key or (meta.get('start'), meta.get('stop')) != (
                     start, stop):
                 raise self._mismatch(f'{osp.basename(self.path(k))} was drawn with other '
                                      'settings')
+            problem = check_shard_data(self.path(k), stop - start)
+            if problem:
+                self._redraw(k, problem)
+                continue
             done.append(k)
         if not osp.exists(self.run_file):
             text = json.dumps(dict(key=self.key, run=self.run_meta), indent=1, sort_keys=True)
@@ -231,17 +330,25 @@ class ShardStore:
         """All shards' images (and labels) in index order."""
         images, labels = [], []
         for k, (start, stop) in enumerate(self.ranges):
-            with np.load(self.path(k)) as data:
-                meta = json.loads(str(data['meta']))
-                if meta.get('run') != self.key or (meta['start'], meta['stop']) != (start,
-                                                                                    stop):
-                    raise self._mismatch(f'{osp.basename(self.path(k))} was drawn with '
-                                         'other settings')
-                images.append(data['images'])
-                labels.append(data['labels'] if 'labels' in data.files else None)
-            if len(images[-1]) != stop - start:
-                raise ValueError(f'{self.path(k)} holds {len(images[-1])} images, not '
-                                 f'{stop - start}; delete it and run again')
+            try:  # checked by prepare(): damaged since, say by a full disk
+                with np.load(self.path(k)) as data:
+                    meta = json.loads(str(data['meta']))
+                    images.append(data['images'])
+                    labels.append(data['labels'] if 'labels' in data.files else None)
+            except Exception as exc:  # noqa: BLE001
+                raise ValueError(f'{self.path(k)} is truncated or corrupt ({_why(exc)}); run '
+                                 'the same command again to draw it again') from None
+            if not isinstance(meta, dict) or meta.get('run') != self.key or (
+                    meta.get('start'), meta.get('stop')) != (start, stop):
+                raise self._mismatch(f'{osp.basename(self.path(k))} was drawn with '
+                                     'other settings')
+            if len(images[-1]) != stop - start or images[-1].shape[1:] != images[0].shape[1:]:
+                raise ValueError(f'{self.path(k)} holds images {images[-1].shape}, not '
+                                 f'{(stop - start, *images[0].shape[1:])}; delete it and run '
+                                 'again')
+            if (labels[-1] is None) != (labels[0] is None):
+                raise ValueError(f'{self.path(k)} and {self.path(0)} disagree on having '
+                                 f'labels; {self._fix()}')
         label_arr = None if labels[0] is None else np.concatenate(labels)
         return np.concatenate(images), label_arr
 

@@ -100,7 +100,9 @@ def test_layers_import_downwards_only():
 
 
 def test_checkpoint_is_a_leaf():
-    assert imports_of(osp.join(PACKAGE, 'checkpoint.py')) == set()
+    # fileio (stdlib only) hashes the shipped weights
+    assert imports_of(osp.join(PACKAGE, 'checkpoint.py')) <= {'mmagic_cm.fileio'}
+    assert imports_of(osp.join(PACKAGE, 'fileio.py')) == set()
 
 
 @pytest.mark.parametrize('folder', ['tools', 'demo'])

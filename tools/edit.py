@@ -14,8 +14,9 @@ consistency_models_cd_digits-onestep-16x16.py --task inpaint \\
 
 Writes, per input image, ``OUT/<name>.png`` (the result) and
 ``OUT/<name>_input.png`` (the input as the task saw it), plus ``OUT/grid.png``
-(inputs above results). Everything is written into a staging folder once all
-is computed and then moved in: an error leaves ``OUT`` as it was.
+(inputs above results). Once all is computed, the new files and links to
+the other files of an existing ``OUT`` are staged in a folder that then
+takes ``OUT``'s place: an error leaves ``OUT`` exactly as it was.
 """
 from __future__ import annotations
 
@@ -111,10 +112,11 @@ def load_inputs(args, size: int):
 def run(args: argparse.Namespace) -> dict:
     from mmagic_cm.apis.build import build_from_config, default_device
     from mmagic_cm.editing import TASKS, edit
-    from mmagic_cm.editing.io import write_edit_results
+    from mmagic_cm.editing.io import check_out_dir, write_edit_results
 
     if args.task not in TASKS:
         raise ValueError(f'unknown --task {args.task!r}; choose one of {", ".join(TASKS)}')
+    check_out_dir(args.out_dir)  # before the work
     t0 = time.perf_counter()
     # editing's ts/steps are not the config's sampler settings
     model, _ = build_from_config(args.config, args.checkpoint, args.cfg_options,

@@ -18,7 +18,8 @@ model = dict(
     sampler='onestep',
     train_cfg=dict(
         p_mean=-1.0, p_std=1.8,
-        tangent='finite-difference', fd_step=0.02, tangent_warmup=500, tangent_norm='rms', tangent_norm_const=0.1,
+        tangent='finite-difference', fd_step=0.02, tangent_warmup=500,
+        tangent_norm='rms', tangent_norm_const=0.1,
         prior_weighting=True, adaptive_weighting=True,
         teacher=dict(path='mmagic_cm/weights/digits/edm_digits16_ema.pt', dropout=0.0),
         ema_rates=(0.995, 0.999),

@@ -184,33 +184,88 @@ def load_superres_input(path: str, size: int, patch_size: int, fit: str = 'none'
     return load_image(path, size, fit)
 
 
+def check_out_dir(out_dir: str) -> str:
+    """Refuse an ``--out-dir`` that cannot be replaced as a whole, before any work.
+
+    Returns:
+        the folder results go to (a link to a folder resolved to the folder).
+
+    Raises:
+        ValueError: (one line naming the path) a file, the current folder or
+        one holding it, or a folder whose parent is not writable.
+    """
+    path = osp.realpath(out_dir) if osp.isdir(out_dir) else osp.abspath(out_dir)
+    if osp.lexists(path) and not osp.isdir(path):
+        raise ValueError(f'--out-dir {out_dir} is a file; give a folder (new, or one of '
+                         'earlier results)')
+    # the results replace the folder by a rename: the working folder cannot move
+    cwd = osp.realpath(os.getcwd())
+    if osp.isdir(path) and (cwd == path or cwd.startswith(path.rstrip(os.sep) + os.sep)):
+        raise ValueError(f'--out-dir {out_dir} is the current folder or holds it; give a '
+                         'subfolder for the results, e.g. --out-dir edits')
+    existing = osp.dirname(path)
+    while not osp.exists(existing):  # the first folder that exists will hold it
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise ValueError(f'--out-dir {out_dir}: {existing} is a file, not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f'--out-dir {out_dir}: cannot write in {existing} (permissions); '
+                         'give a folder elsewhere')
+    return path
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    try:
+        os.link(src, dst)  # no bytes copied, and the file is the same one
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def _stage_kept_entries(out_dir: str, stage: str) -> None:
+    """Link (or copy) what ``out_dir`` holds besides the new results into ``stage``."""
+    for name in os.listdir(out_dir):
+        src, dst = osp.join(out_dir, name), osp.join(stage, name)
+        if osp.lexists(dst):
+            continue  # replaced by a result of this run
+        if osp.islink(src):
+            os.symlink(os.readlink(src), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, dst)
+
+
 def write_edit_results(out_dir: str, names: List[str], result) -> None:
     """Write an :class:`~.api.EditResult` as PNGs: ``<name>.png``, ``<name>_input.png``
     and ``grid.png`` (inputs above results).
 
-    Every PNG is written into a staging folder next to ``out_dir`` first and
-    then moved in by renames, so a failure while writing leaves ``out_dir``
-    untouched. Files of the same names there are replaced; others are left
-    alone."""
+    All or nothing: the PNGs are written into a staging folder beside
+    ``out_dir``, with links to (or copies of) the other files already in
+    ``out_dir``, and that complete folder then takes its place
+    (:func:`~mmagic_cm.fileio.replace_path`). Files of the same names are
+    replaced, others kept; a failure anywhere leaves ``out_dir`` exactly as
+    it was.
+    """
     from PIL import Image
 
-    from ..fileio import _umask
+    from ..fileio import _umask, replace_path
     from ..images import save_grid
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(dir=parent, prefix='.edit-')
+    path = check_out_dir(out_dir)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    stage = tempfile.mkdtemp(dir=osp.dirname(path), prefix=f'.{osp.basename(path)[:100]}.edit-')
     try:
         for name, out, obs in zip(names, result.images, result.observed):
             Image.fromarray(out).save(osp.join(stage, f'{name}.png'))
             Image.fromarray(obs).save(osp.join(stage, f'{name}_input.png'))
         save_grid(_grid_rows(result.observed, result.images), osp.join(stage, 'grid.png'),
                   cols=min(10, len(result.images)))
-        if not osp.exists(out_dir):
+        if osp.isdir(path):
+            _stage_kept_entries(path, stage)
+            shutil.copymode(path, stage)
+        else:
             os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
-            os.replace(stage, out_dir)
-            return
-        for name in sorted(os.listdir(stage)):
-            os.replace(osp.join(stage, name), osp.join(out_dir, name))
+        replace_path(stage, path)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

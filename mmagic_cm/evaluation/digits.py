@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import read_checkpoint
 from ..datasets.digits import NUM_CLASSES, load_digits_arrays
 from ..images import from_uint8
 
@@ -82,7 +83,7 @@ def load_classifier(path: str = CLASSIFIER_PATH) -> DigitsClassifier:
         raise FileNotFoundError(f'digits classifier not found at {path}; make it with '
                                 'python tools/eval_digits.py --train-classifier')
     model = DigitsClassifier()
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    state = read_checkpoint(path)  # checks the shipped file's SHA-256 too
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
 

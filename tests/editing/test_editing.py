@@ -195,7 +195,7 @@ def test_cli_each_task(task, extra, tmp_path):
     names = sorted(os.listdir(out))
     assert len(names) == 21 and 'grid.png' in names  # 10 results, 10 inputs, a grid
     assert Image.open(out / 'digit_3.png').size == (16, 16)
-    assert Image.open(out / 'grid.png').size == (10 * 16, 2 * 16)
+    assert Image.open(out / 'grid.png').size == (10 * 64, 2 * 64)  # 16-pixel tiles shown 4x
 
 
 def test_cli_subprocess_interpolate_with_progress(tmp_path):

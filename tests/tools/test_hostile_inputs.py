@@ -1,16 +1,20 @@
 """The command-line tools as a hostile user runs them: every case ends with the
 right exit status, one line naming the problem, no traceback, and no file
 written, half-written or changed."""
+import fcntl
 import os
 import os.path as osp
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 
+import numpy as np
 import pytest
 import torch
 
+from mmagic_cm.fileio import lock_path
 from mmagic_cm.testing import ROOT
 
 C = osp.join(ROOT, 'configs', 'consistency_models',
@@ -69,6 +73,8 @@ SAMPLE_CASES = [
     (['--num-samples', '1000000000'], 'more than this machine'),
     (['--device', 'tpu'], '--device tpu: not a device'),
     (['--sampler', 'trigflow', '--steps', '3'], 'needs trig_ts'),
+    (['--labels', ''], "labels '' is empty; give class labels (e.g. 3 or 1,145), or omit "
+     '--labels'),
 ]
 
 
@@ -168,3 +174,136 @@ def test_training_mistakes_are_refused_and_leave_no_work_dir(tmp_path, option, t
     work = tmp_path / 'work'
     assert_one_line(cli('train', C, '--work-dir', work, '--cfg-options', option), text)
     assert not work.exists()
+
+
+# ------------------------------------------------------------------ damaged output folders
+DIGITS = ['--num-samples', '8', '--batch-size', '4', '--generator', 'determ-indiv',
+          '--no-progress']
+
+
+def npz_arrays(path):
+    with np.load(path) as data:
+        return [data[k].tobytes() for k in data.files]
+
+
+@pytest.mark.parametrize('text,message', [
+    ('{"key": ', 'is not valid JSON (JSONDecodeError'),
+    ('[]', "not a sharded run's description (found a JSON list"),
+    ('{"key": "x"}', "not a sharded run's description (found keys 'key'"),
+])
+def test_sharded_run_refuses_a_malformed_run_json(tmp_path, text, message):
+    out = tmp_path / 'o.npz'
+    run = tmp_path / 'o.npz.shards' / 'run.json'
+    run.parent.mkdir()
+    run.write_text(text)
+    proc = cli('sample', C, '--out', out, *DIGITS, '--shard-size', '4')
+    assert_one_line(proc, message)
+    line = proc.stderr.splitlines()[-1]
+    assert line.startswith(f'error: {run} is not') and line.endswith(
+        f'delete {run.parent} to start over, or write to another --out')
+    assert run.read_text() == text and not out.exists()
+    assert os.listdir(run.parent) == ['run.json']
+
+
+def test_a_corrupt_shard_is_named_and_drawn_again(tmp_path):
+    out = tmp_path / 's.npz'
+    args = ['sample', C, '--out', out, *DIGITS, '--shard-size', '4']
+    # uninterrupted; equal to the unsharded run's, as tests/tools/test_dist_sample.py shows
+    assert cli(*args, '--keep-shards').returncode == 0
+    whole = npz_arrays(out)
+    out.unlink()
+    shard = tmp_path / 's.npz.shards' / 'shard_00000.npz'
+    with np.load(shard) as data:
+        images = data['images'].tobytes()
+    raw = bytearray(shard.read_bytes())
+    at = raw.find(images)  # savez stores the arrays uncompressed
+    raw[at + len(images) // 2] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(zipfile.BadZipFile, match='Bad CRC-32'):
+        npz_arrays(shard)  # the damage is one the zip's CRC finds
+    proc = cli(*args)
+    assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    named = [line for line in proc.stderr.splitlines() if 'shard_00000.npz' in line]
+    assert named == [f"warning: {shard} is truncated or corrupt (BadZipFile: Bad CRC-32 for "
+                     "file 'images.npy'); drawing it again"]
+    assert 'resuming: 1 of 2 shards' in proc.stdout  # only the damaged one was drawn again
+    assert npz_arrays(out) == whole
+    assert os.listdir(tmp_path) == ['s.npz']
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    stale = tmp_path / f'.o.npz.{dead.pid}.abcd1234.tmp'
+    stale.write_bytes(b'half')
+    other = tmp_path / 'tmpabcd1234.tmp'  # not named for o.npz: not ours to remove
+    other.write_bytes(b'keep')
+    proc = cli('sample', C, '--out', tmp_path / 'o.npz', *DIGITS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ['o.npz', 'tmpabcd1234.tmp']
+
+
+def test_a_second_writer_is_refused_and_the_output_kept(files):
+    out = files / 'old.npz'
+    lock = lock_path(str(out))
+    fd = os.open(lock, os.O_RDONLY | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another writer of OUT, writing now
+        proc = cli('sample', C, '--out', out, *DIGITS)
+        assert_one_line(proc, f'another process is writing {out} (lock {lock}); wait for it')
+        assert out.read_bytes() == b'old result' and osp.exists(lock)
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+
+
+@pytest.mark.parametrize('out,text', [
+    ('{d}/a_file', 'a_file is a file; give a folder'),
+    ('.', 'is the current folder or holds it'),
+])
+def test_edit_out_dir_that_cannot_be_replaced(files, out, text):
+    before = sorted(os.listdir(files))
+    proc = cli('edit', C, '--task', 'colorize', '--input', osp.join(ROOT, 'demo', 'editing',
+                                                                    'digits'),
+               '--labels', '3', '--out-dir', out.format(d=files), cwd=files)
+    assert_one_line(proc, text)
+    assert sorted(os.listdir(files)) == before and (files / 'a_file').read_text() == 'x'
+
+
+def test_training_refuses_a_truncated_20th_image(tmp_path):
+    from PIL import Image
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for i in range(25):
+        Image.new('RGB', (16, 16), (i, 0, 0)).save(folder / f'{i:02d}.png')
+    raw = (folder / '19.png').read_bytes()
+    (folder / '19.png').write_bytes(raw[:len(raw) // 2])
+    work = tmp_path / 'work'
+    proc = cli('train', C, '--work-dir', work, '--cfg-options',
+               'train_dataloader.dataset.type=BasicImageDataset',
+               f'train_dataloader.dataset.data_root={folder}',
+               'train_dataloader.dataset.data_prefix.gt=')
+    assert_one_line(proc, '1 unreadable image of 25 in dataset folder')
+    assert '19.png (' in proc.stderr and 'remove or replace it' in proc.stderr
+    assert not work.exists()
+
+
+def test_a_damaged_shipped_weight_file_is_refused(files, tmp_path):
+    """A copy of the shipped folder with a flipped byte, standing in for the real one."""
+    shipped = tmp_path / 'digits'
+    shipped.mkdir()
+    for name in ('cd_digits16_ema.pt', 'SHA256SUMS'):
+        (shipped / name).write_bytes(open(osp.join(osp.dirname(WEIGHTS), name), 'rb').read())
+    raw = bytearray((shipped / 'cd_digits16_ema.pt').read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (shipped / 'cd_digits16_ema.pt').write_bytes(bytes(raw))
+    code = ('import runpy, sys; import mmagic_cm.checkpoint as c; '
+            f'c.SHIPPED_WEIGHTS_DIR = {str(shipped)!r}; sys.argv = sys.argv[1:]; '
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run(
+        [sys.executable, '-c', code, osp.join(ROOT, 'tools', 'sample.py'), C, '--checkpoint',
+         str(shipped / 'cd_digits16_ema.pt'), '--out', str(files / 'old.npz')],
+        capture_output=True, text=True, timeout=300)
+    assert_one_line(proc, 'cd_digits16_ema.pt is damaged: its SHA-256 is ')
+    assert 'reinstall the package' in proc.stderr
+    assert (files / 'old.npz').read_bytes() == b'old result'

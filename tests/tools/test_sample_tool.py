@@ -33,7 +33,7 @@ def test_cli_subprocess_writes_npz_grid_and_progress(tiny_cond_config, tiny_ckpt
     with np.load(out) as data:
         assert data['arr_0'].shape == (5, 16, 16, 3) and data['arr_0'].dtype == np.uint8
         assert data['arr_1'].tolist() == [145] * 5
-    assert Image.open(grid).size == (3 * 16, 2 * 16)
+    assert Image.open(grid).size == (3 * 64, 2 * 64)  # 16-pixel tiles shown 4x (--grid-native: 1x)
     assert sorted(os.listdir(tmp_path)) == ['grid.png', 'samples.npz']  # no temp files left
 
 
@@ -74,6 +74,9 @@ def test_batch_size_does_not_change_images(generator, tiny_uncond_config, tmp_pa
 
 BAD = [
     (['--labels', '1000'], 'class label 1000 is out of range [0, 999]'),
+    (['--labels', ''], "labels '' is empty; give class labels (e.g. 3 or 1,145), or omit "
+     '--labels'),
+    (['--labels', ' , '], "labels ' , ' is empty"),
     (['--labels', 'king pengin'], "did you mean 'king penguin'"),
     (['--sampler', 'multistep', '--ts', '0,30,22', '--steps', '40'], 'strictly increasing'),
     (['--sampler', 'multistep', '--ts', '0,22,40', '--steps', '40'], '[0, 39]'),
@@ -99,6 +102,16 @@ def test_bad_input_one_line_and_no_output(args, message, tiny_cond_config, tmp_p
     assert rc == 2
     assert message in err and err.startswith('error: ') and '\n' not in err
     assert not out.exists()
+
+
+def test_blank_labels_are_an_error_and_none_means_random():
+    from mmagic_cm.labels import parse_labels
+    for blank in ('', '  ', ',', ' ,, '):
+        with pytest.raises(ValueError, match='is empty.*omit --labels'):
+            parse_labels(blank, 10)
+        with pytest.raises(ValueError, match='is empty'):  # also for unconditional models
+            parse_labels(blank, None)
+    assert parse_labels(None, 10) is None and parse_labels(' 3, 4 ', 10) == [3, 4]
 
 
 def test_unconditional_model_rejects_labels(tiny_uncond_config, tmp_path, capsys):
