@@ -13,6 +13,7 @@ The same numbers for real held-out images are the floor to compare with.
 from __future__ import annotations
 
 import os.path as osp
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -93,7 +94,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     from scipy import linalg
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
+    with warnings.catch_warnings():  # singular products are handled below, not printed
+        warnings.simplefilter('ignore', linalg.LinAlgWarning)
+        covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))

@@ -45,3 +45,30 @@ def test_shipped_models_meet_the_goal(name):
     assert m['confident'] >= 0.9 and m['accuracy'] >= 0.9
     assert m['min_class_share'] >= 0.08  # all ten about equally often
     assert m['frechet'] <= 3 * floor
+
+
+#: what the shipped ECT / sCT / sCD models measure (docs/recipes.md, 1,000
+#: samples, the configs' seed): Fréchet distance, confident share. Their goals
+#: (one step <= 73.8 and >= 97.5% confident, two steps <= 66.6) are not reached
+#: yet; these pin the shipped files so that no change makes them worse.
+MEASURED = {
+    'ect_digits-onestep': (88.8, 0.958),
+    'ect_digits-multistep': (70.2, 0.972),
+    'sct_digits-onestep': (145.6, 0.955),
+    'sct_digits-multistep': (77.6, 0.965),
+    'scd_digits-onestep': (80.6, 0.948),
+    'scd_digits-multistep': (70.8, 0.965),
+}
+
+
+@pytest.mark.parametrize('name', sorted(MEASURED))
+def test_newer_recipes_keep_their_measured_quality(name):
+    cfg = Config.fromfile(osp.join(CFG, f'consistency_models_{name}-16x16.py'))
+    model = MODELS.build(cfg.model)
+    labels = np.arange(1000) % 10
+    images, _ = model.sample(1000, labels=labels.tolist(), batch_size=250)
+    m = dm.digits_metrics(images, labels)
+    frechet, confident = MEASURED[name]
+    assert m['frechet'] <= frechet + 0.5, m  # 0.5: float rounding across CPUs
+    assert m['confident'] >= confident - 0.005, m
+    assert m['min_class_share'] >= 0.08
