@@ -365,6 +365,8 @@ class DemoApp:
             overrides['steps'] = int(steps)
         if sampler == 'multistep':
             overrides['ts'] = ts if ts and str(ts).strip() else self.default_ts
+        if sampler == 'trigflow' and 'steps' not in overrides:
+            overrides['steps'] = 2  # sCM's two steps at the default TrigFlow time 1.1
         with self.lock, count_network_calls(self.model) as calls:
             self.model.settings(**overrides)  # bad settings fail before any work
             start = time.perf_counter()

@@ -183,8 +183,10 @@ def test_metafile_lists_every_config_and_builds():
 
 
 def test_twelve_released_checkpoints_have_a_config():
+    # (the digits models ship; the ECT/sCT/sCD ImageNet-64 recipes have no
+    # released weights: their Weights are the work dir their training writes)
     names = {m['Metadata']['Checkpoint'] for m in metafile_models()
-             if 'digits' not in m['Name']}
+             if 'digits' not in m['Name'] and not m['Weights'].startswith('work_dirs/')}
     data = ('imagenet64', 'bedroom256', 'cat256')
     expected = {f'{kind}.pt'.format(d) for d in data
                 for kind in ('cd_{}_l2', 'cd_{}_lpips', 'ct_{}', 'edm_{}_ema')}

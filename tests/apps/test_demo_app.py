@@ -45,7 +45,8 @@ def predict(classifier, images):
 
 def test_facts(app):
     assert app.size == 16 and app.num_classes == 10 and app.is_consistency
-    assert app.samplers == ('onestep', 'multistep') and app.default_sampler == 'onestep'
+    assert app.samplers == ('onestep', 'multistep', 'trigflow')
+    assert app.default_sampler == 'onestep'
     assert app.class_choices() == [str(i) for i in range(10)]
     assert app.patch_sizes() == [2, 4, 8]
     assert 'consistency_models_cd_digits-onestep-16x16' in app.describe()
@@ -61,6 +62,11 @@ def test_generate_sevens(app, classifier):
     assert res.summary().startswith('8 images · NFE 1 · ')
     # same seed, same images
     np.testing.assert_array_equal(app.generate(2, 7, seed=0).images, res.images[:2])
+
+
+def test_generate_with_the_trigflow_sampler(app):
+    res = app.generate(2, '3', seed=0, sampler='trigflow')  # sCM's two steps, t = 1.1
+    assert res.images.shape == (2, 16, 16, 3) and res.nfe == 2
 
 
 def test_generate_multistep_and_random_labels(app):
