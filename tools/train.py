@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Train a consistency model (CD or CT) or its EDM teacher with mmengine's Runner.
+"""Train a consistency model (CD, CT, ECT, sCT, sCD) or its EDM teacher with mmengine.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [fp16|bf16]]
-        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch]
+        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch] [--strategy ddp|fsdp]
 
 Many processes: ``tools/dist_train.sh CONFIG NPROC [...]`` (torchrun + DDP;
-gloo on CPU). Checkpoints, logs and the config go to the work dir
-(default ``work_dirs/CONFIG_NAME``); ``--resume`` continues the latest one
-there (or the given file) exactly: the same N(k), mu(k), EMAs, optimizer
-state and data order as an uninterrupted run.
+gloo on CPU; ``--strategy fsdp`` shards the model with FSDP instead).
+Checkpoints, logs and the config go to the work dir (default
+``work_dirs/CONFIG_NAME``); ``--resume`` continues the latest one there (or
+the given file) exactly: the same N(k), mu(k), EMAs, optimizer state and
+data order as an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config entries, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--strategy', choices=['ddp', 'fsdp'], default='ddp',
+                   help='many processes: replicate the model (ddp) or shard parameters, '
+                   'gradients and optimizer state across them (fsdp; mmengine FlexibleRunner)')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     p.add_argument('--verbose', action='store_true',
                    help='also show the third-party warnings MMagic prints on import')
@@ -61,6 +65,16 @@ def prepare_config(args: argparse.Namespace):
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
         # CPU modules take no device_ids in DDP
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    if args.strategy == 'fsdp':
+        if args.launcher != 'pytorch':
+            raise ValueError('--strategy fsdp shards the model across processes: start them '
+                             'with tools/dist_train.sh CONFIG NPROC --strategy fsdp')
+        wrapper = dict(type='MMFullyShardedDataParallel', use_orig_params=True)
+        if not torch.cuda.is_available():
+            wrapper['device_id'] = torch.device('cpu')  # mmengine's default is LOCAL_RANK's GPU
+        # 'full': rank 0 saves an ordinary checkpoint (resume, export_weights, sampling)
+        cfg.strategy = dict(type='FSDPStrategy', model_wrapper=wrapper, state_dict_cfg='full')
+        cfg.pop('model_wrapper_cfg', None)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
@@ -112,7 +126,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         torch.distributed.init_process_group('gloo')
     try:
         with cleaned_work_dir(cfg.work_dir):
-            runner = Runner.from_cfg(cfg)
+            if args.strategy == 'fsdp':
+                import warnings
+
+                from mmengine.runner import FlexibleRunner
+                # mmengine 0.10 calls torch's older FSDP state-dict API (works, warns)
+                warnings.filterwarnings('ignore', message=r'FSDP\.state_dict_type',
+                                        category=FutureWarning)
+                runner = FlexibleRunner.from_cfg(cfg)
+            else:
+                runner = Runner.from_cfg(cfg)
             quiet_runner_logger(runner, args.verbose)
             runner.train()
     except (FloatingPointError, CheckpointError, FileNotFoundError) as exc:

@@ -29,7 +29,14 @@ class ConsistencyEMAHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        model.after_optimizer_step()
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if isinstance(runner.model, FSDP):
+            # sharded: each rank holds a slice of every flat parameter; the
+            # updates need whole tensors, written back to the slices after
+            with FSDP.summon_full_params(runner.model, writeback=True):
+                model.after_optimizer_step()
+        else:
+            model.after_optimizer_step()
 
 
 def _to_plain(obj):

@@ -187,6 +187,34 @@ def test_two_process_gloo_run(tmp_path):
     assert 'Distributed training: True' in log and "backend='gloo'" in log
 
 
+def dist_train(work_dir, port, *args):
+    env = dict(os.environ, MASTER_PORT=str(port), OMP_NUM_THREADS='1', PYTHON=sys.executable)
+    return subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CT, '2', '--work-dir', str(work_dir),
+         *args, '--cfg-options', 'train_cfg.max_iters=3'],
+        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+
+
+def test_fsdp_run_equals_the_ddp_run(tmp_path):
+    """Two gloo processes sharding the model (FSDP) train what DDP trains: the
+    same online, target and EMA weights after 3 iterations, in an ordinary
+    checkpoint."""
+    proc = dist_train(tmp_path / 'fsdp', 29518, '--strategy', 'fsdp')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert dist_train(tmp_path / 'ddp', 29519).returncode == 0
+    fsdp, ddp = (load_state(tmp_path / d / 'iter_3.pth')['state_dict'] for d in ('fsdp', 'ddp'))
+    assert fsdp.keys() == ddp.keys() and int(fsdp['train_step_count']) == 3
+    for k in ddp:
+        torch.testing.assert_close(fsdp[k], ddp[k], rtol=1e-4, atol=1e-5, msg=k)
+    assert any('ema_unets' in k for k in ddp)
+
+
+def test_fsdp_needs_many_processes(tmp_path, capsys):
+    assert run_train(CT, tmp_path, '--strategy', 'fsdp') == 2
+    assert 'tools/dist_train.sh CONFIG NPROC --strategy fsdp' in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
+
+
 def test_lpips_with_local_weights_and_offline_error(tmp_path, monkeypatch):
     from torchvision.models import vgg16
 
