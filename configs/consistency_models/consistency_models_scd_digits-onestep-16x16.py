@@ -11,21 +11,12 @@
 # (docs/recipes.md#measured-on-the-digits).
 # Train:  python tools/train.py \
 #     configs/consistency_models/consistency_models_scd_digits-onestep-16x16.py
-_base_ = ['./_base_/cm_digits16.py']
+_base_ = ['./consistency_models_sct_digits-onestep-16x16.py']
 
 model = dict(
     model_path='mmagic_cm/weights/digits/scd_digits16_ema.pt',
     training_mode='scd',
-    unet=dict(dropout=0.1),
-    sampler='onestep',
-    sample_ema=0.995,
     train_cfg=dict(
-        p_mean=-1.0, p_std=1.8,
-        tangent='finite-difference', fd_step=0.02, tangent_warmup=500,
-        tangent_norm='rms', tangent_norm_const=0.1,
-        prior_weighting=True, adaptive_weighting=True,
-        teacher=dict(path='mmagic_cm/weights/digits/edm_digits16_ema.pt', dropout=0.0),
-        ema_rates=(0.995, 0.999),
-        seed=0))
+        init_from=None,  # the teacher's weights, through the objective
+        teacher=dict(path='mmagic_cm/weights/digits/edm_digits16_ema.pt', dropout=0.0)))
 train_cfg = dict(max_iters=3000)
-optim_wrapper = dict(optimizer=dict(type='RAdam', lr=1e-4))

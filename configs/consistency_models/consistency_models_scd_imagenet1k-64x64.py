@@ -7,20 +7,12 @@
 # ADM network with ln-sigma time input is the same function in TrigFlow
 # coordinates (mmagic_cm.models.trigflow). No released weights: train, then
 # export the EMA (tools/export_weights.py) to model_path.
-_base_ = ['./_base_/cm_imagenet64.py']
+_base_ = ['./consistency_models_sct_imagenet1k-64x64.py']
 
 model = dict(
     model_path='work_dirs/scd_imagenet64/scd_imagenet64_ema.pt',
     training_mode='scd',
-    unet=dict(dropout=0.1),
-    sampler='onestep',
     train_cfg=dict(
-        p_mean=-1.0, p_std=1.6,
-        tangent='jvp', tangent_warmup=10000, tangent_norm='rms', tangent_norm_const=0.1,
-        prior_weighting=True, adaptive_weighting=True,
+        init_from=None,  # the teacher's weights, through the objective
         teacher=dict(path='https://openaipublic.blob.core.windows.net/consistency/'
-                     'edm_imagenet64_ema.pt', dropout=0.0),
-        ema_rates=(0.9999, )))
-train_dataloader = dict(batch_size=128)  # x 8 GPUs = 1024
-train_cfg = dict(max_iters=200000)
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=7e-5, betas=(0.9, 0.99), eps=1e-11))
+                     'edm_imagenet64_ema.pt', dropout=0.0)))

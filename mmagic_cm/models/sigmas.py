@@ -12,6 +12,16 @@ from typing import Optional, Sequence
 import torch
 
 
+def _numbers(value, cast, name: str, expected: str) -> tuple:
+    """A tuple of ``cast`` values from a comma-separated string or a sequence."""
+    if isinstance(value, str):
+        try:
+            return tuple(cast(v) for v in value.split(','))
+        except ValueError:
+            raise ValueError(f'{name}={value!r}: expected comma-separated {expected}') from None
+    return tuple(cast(v) for v in value)
+
+
 def get_sigmas_karras(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
                       rho: float = 7.0, device='cpu') -> torch.Tensor:
     """Karras et al. (2022) noise levels, descending, with a 0 appended.
@@ -55,13 +65,7 @@ def check_ts(ts: Optional[Sequence[int]], steps: int) -> tuple:
         raise ValueError(f'multistep needs steps >= 2, got steps={steps}')
     if ts is None or isinstance(ts, str) and not ts.strip():
         raise ValueError('multistep needs ts, e.g. ts="0,22,39" with steps=40')
-    if isinstance(ts, str):
-        try:
-            ts = [int(t) for t in ts.split(',')]
-        except ValueError:
-            raise ValueError(f'ts={ts!r}: expected comma-separated integers, '
-                             'e.g. "0,22,39"') from None
-    ts = tuple(int(t) for t in ts)
+    ts = _numbers(ts, int, 'ts', 'integers, e.g. "0,22,39"')
     if len(ts) < 2:
         raise ValueError(f'ts={list(ts)}: multistep needs at least two indices; '
                          'use the onestep sampler for one step')
@@ -94,13 +98,7 @@ def check_trig_ts(trig_ts, steps: int) -> tuple:
             return () if steps == 1 else (TRIGFLOW_MID, )
         raise ValueError(f'the trigflow sampler with steps={steps} needs trig_ts: '
                          f'{steps - 1} TrigFlow times in (0, pi/2), e.g. "1.3,1.1"')
-    if isinstance(trig_ts, str):
-        try:
-            trig_ts = [float(t) for t in trig_ts.split(',')]
-        except ValueError:
-            raise ValueError(f'trig_ts={trig_ts!r}: expected comma-separated numbers, '
-                             'e.g. "1.1"') from None
-    trig_ts = tuple(float(t) for t in trig_ts)
+    trig_ts = _numbers(trig_ts, float, 'trig_ts', 'numbers, e.g. "1.1"')
     if len(trig_ts) != steps - 1:
         raise ValueError(f'trig_ts={list(trig_ts)}: {steps} trigflow steps take {steps - 1} '
                          'intermediate times')
