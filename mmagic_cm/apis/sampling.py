@@ -19,6 +19,7 @@ import torch
 
 from ..fileio import atomic_write, check_outputs, file_sha256
 from ..images import MIN_TILE, grid_format, save_grid
+from ..models.batching import memory_bytes
 from .build import build_from_config, default_device
 
 
@@ -119,15 +120,6 @@ def sample_to_file(job: SamplingJob) -> Dict:
     times['sample_s'] = time.perf_counter() - t2
     write_samples(job, images, labels)
     return dict(images=images, labels=labels, **times)
-
-
-def memory_bytes() -> int:
-    """This machine's physical memory in bytes (0 where it cannot be told)."""
-    import os
-    try:
-        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def check_memory(num_samples: int, image_shape, generator: str) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from ..images import from_uint8, to_uint8
 from ..labels import LabelSpec, expand_labels, parse_labels
-from ..models.batching import pad_rows, run_batches
+from ..models.batching import memory_bytes, pad_rows, run_batches
 from ..models.noise import get_generator
 from ..models.sigmas import check_ts
 from . import algorithms
@@ -207,6 +207,12 @@ def _interpolate(model, settings, labels, ts, grid, num_points, seed, generator,
     if num_points < 2:
         raise ValueError(f'interpolation needs num_points >= 2, got {num_points}')
     device, shape = model.device, model.image_shape
+    # the path's noise (float32) and images (uint8) are held at once: refuse first
+    need, have = num_points * int(np.prod(shape)) * 5, memory_bytes()
+    if have and need > 0.8 * have:
+        raise ValueError(f'--num-points {num_points}: about {need / 2**30:.1f} GiB of noise and '
+                         f'images, more than this machine\'s {have / 2**30:.0f} GiB of memory; '
+                         'ask for fewer points')
     gen = get_generator(generator, 2, seed, rank=0, world_size=1)
     ends = gen.randn(2, *shape, device=device)
     alphas = torch.linspace(0, 1, num_points)

@@ -52,3 +52,12 @@ def run_batches(make: Callable[[int, int], Sequence[torch.Tensor]], generator, s
         for out, result in zip(outputs, results):
             out.append(result[:count].cpu().numpy())
     return [np.concatenate(out) for out in outputs]
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where it cannot be told)."""
+    import os
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError):
+        return 0

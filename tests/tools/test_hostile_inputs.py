@@ -134,6 +134,13 @@ def test_edit_bad_patch_size(files, tmp_path):
     assert not (tmp_path / 'out').exists()
 
 
+def test_edit_refuses_more_points_than_memory(tmp_path):
+    proc = cli('edit', C, '--task', 'interpolate', '--num-points', '1000000000', '--labels',
+               '1,2', '--out-dir', tmp_path / 'out')
+    assert_one_line(proc, '--num-points 1000000000: about')
+    assert 'more than this machine' in proc.stderr and not (tmp_path / 'out').exists()
+
+
 def test_unexpected_errors_are_one_line_with_debug_for_the_traceback(files):
     env = dict(os.environ, MMAGIC_CM_DEBUG='1')
     proc = cli('sample', C, '--out', files / 'never.npz', '--cfg-options', 'garbage', env=env)
