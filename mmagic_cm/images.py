@@ -91,3 +91,20 @@ def save_grid(images: np.ndarray, path: str, cols: Optional[int] = None,
     if fmt == 'JPEG':
         canvas = canvas[..., :3]
     atomic_write(path, lambda f: Image.fromarray(canvas).save(f, format=fmt))
+
+
+def zoom_image_file(path: str, tile: int, min_tile: int = MIN_TILE) -> None:
+    """Enlarge an image file written by someone else (MMagic's demo grid) by the
+    whole factor that makes ``tile``-pixel tiles at least ``min_tile`` wide
+    (nearest neighbour), rewritten atomically in its own format; no-op when
+    the tiles are wide enough."""
+    from PIL import Image
+
+    from .fileio import atomic_write
+    factor = math.ceil(min_tile / tile)
+    if factor <= 1:
+        return
+    with Image.open(path) as img:
+        fmt = img.format
+        big = img.resize((img.width * factor, img.height * factor), Image.NEAREST)
+    atomic_write(path, lambda f: big.save(f, format=fmt))

@@ -124,8 +124,15 @@ def patch_mmagic_inferencer(cls) -> None:
                 and model.num_classes is None:
             raise PluginModelError(f'label {label!r} given, but this model is '
                                    'unconditional; drop the label')
-        return original_infer(self, img=img, video=video, label=label, trimap=trimap,
-                              mask=mask, result_out_dir=result_out_dir, **kwargs)
+        result = original_infer(self, img=img, video=video, label=label, trimap=trimap,
+                                mask=mask, result_out_dir=result_out_dir, **kwargs)
+        if isinstance(model, ConsistencyModel) and result_out_dir \
+                and osp.isfile(result_out_dir) and img is None:
+            # MMagic writes the grid at the images' own size: 16-pixel digits
+            # would make a grid nobody can look at
+            from ..images import zoom_image_file
+            zoom_image_file(result_out_dir, model.image_shape[-1])
+        return result
 
     original_tasks = cls.get_inference_supported_tasks
     original_task_models = cls.get_task_supported_models

@@ -37,7 +37,8 @@ def test_demo_subprocess_writes_grid(tiny_cond_config, tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from PIL import Image
-    assert Image.open(out).size[1] == 16 + 2 * 2  # one row of 4, torchvision's padding
+    # one row of 4 with torchvision's padding, shown 4x (16-pixel tiles), still a JPEG
+    assert Image.open(out).size[1] == 4 * (16 + 2 * 2) and Image.open(out).format == 'JPEG'
 
 
 def test_mmagic_inferencer_in_a_plain_interpreter(tiny_cond_config, tmp_path):

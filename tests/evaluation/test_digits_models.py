@@ -23,7 +23,8 @@ def test_readme_main_command_offline(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from PIL import Image
-    assert Image.open(out).size == (8 * 18 + 2, 2 * 18 + 2)  # 16 digits, torchvision grid
+    # 16 digits in a torchvision grid (18-pixel cells), shown 4x: 16-pixel tiles would be unreadable
+    assert Image.open(out).size == (4 * (8 * 18 + 2), 4 * (2 * 18 + 2))
 
 
 def test_classifier_meets_its_bar():
