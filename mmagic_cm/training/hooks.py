@@ -9,11 +9,13 @@ mmengine model wrapper (DDP, FSDP, DeepSpeed), which call the model's
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import nullcontext
 
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
 
 @HOOKS.register_module()
@@ -29,13 +31,11 @@ class ConsistencyEMAHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-        if isinstance(runner.model, FSDP):
-            # sharded: each rank holds a slice of every flat parameter; the
-            # updates need whole tensors, written back to the slices after
-            with FSDP.summon_full_params(runner.model, writeback=True):
-                model.after_optimizer_step()
-        else:
+        # FSDP: each rank holds a slice of every flat parameter; the updates
+        # need whole tensors, written back to the slices after
+        whole = (FSDP.summon_full_params(runner.model, writeback=True)
+                 if isinstance(runner.model, FSDP) else nullcontext())
+        with whole:
             model.after_optimizer_step()
 
 
