@@ -344,20 +344,30 @@ class Original:
 
 
 #: --compare names that sample through an exported file, and its format
-EXPORTED = {'onnxruntime': 'onnx', 'openvino': 'openvino'}
+EXPORTED = {'onnxruntime': 'onnx', 'onnxruntime-tensorrt': 'onnx', 'openvino': 'openvino'}
 
 
 class Exported:
     """``ConsistencyModel.sample_batch`` through a file exported for each
     (batch, dtype) row (:mod:`mmagic_cm.export`), ONNX Runtime or OpenVINO
-    doing the network calls; static batch, exported before timing."""
+    doing the network calls; static batch, exported before timing. On the
+    CPU: ONNX Runtime's CPU provider and OpenVINO; on a GPU: ONNX Runtime's
+    CUDA provider (``onnxruntime``) and TensorRT (``onnxruntime-tensorrt``,
+    fp16 for fp16 rows), which need onnxruntime-gpu."""
 
     def __init__(self, setup: Setup, name: str):
-        if setup.device.type != 'cpu':
-            raise ValueError(f'--compare {name}: runs on the CPU here (--device cpu)')
-        from mmagic_cm.models.exported import require
+        from mmagic_cm.models.exported import onnx_providers, require
+        gpu = setup.device.type == 'cuda'
+        if (name == 'openvino' and gpu) or (name == 'onnxruntime-tensorrt' and not gpu):
+            raise ValueError(f'--compare {name}: runs on ' + (
+                'the CPU here (--device cpu)' if gpu else 'a GPU (--device cuda)'))
         require('onnx', f'--compare {name}')
-        require('onnxruntime' if name == 'onnxruntime' else 'openvino', f'--compare {name}')
+        ort = require('onnxruntime' if name != 'openvino' else 'openvino', f'--compare {name}')
+        self.provider = None
+        if name != 'openvino':
+            self.provider = 'tensorrt' if name == 'onnxruntime-tensorrt' else (
+                'cuda' if gpu else 'cpu')
+            onnx_providers(ort, self.provider, setup.device.index or 0, 'fp32')  # present?
         self.name = name
         self.setup = setup
         self.folder = tempfile.TemporaryDirectory(prefix='mmagic_cm_bench_')
@@ -377,12 +387,13 @@ class Exported:
         path = osp.join(self.folder.name, f'b{batch}_{dtype}' +
                         ('.onnx' if fmt == 'onnx' else '.xml'))
         t0 = time.perf_counter()
-        export_denoiser(Ours(self.setup).model, path, fmt, dtype, batch_size=batch,
+        export_denoiser(Ours(self.setup).model.cpu(), path, fmt, dtype, batch_size=batch,
                         log=lambda line: None)
         self.export_s[(batch, dtype)] = time.perf_counter() - t0
         cfg = dict(self.setup.model_cfg, unet=self.setup.unet_cfg, model_path=path,
                    train_cfg=None, batch_size=batch)
-        model = MODELS.build(cfg).eval()
+        model = MODELS.build(cfg).to(self.setup.device).eval()
+        model.exported_provider = self.provider
         model.materialize()
         noise, labels = self.setup.inputs(batch)
         kw = dict(sampler=self.setup.sampler, steps=self.setup.steps)

@@ -15,6 +15,9 @@ section is recorded and the next one runs):
   reduce-overhead); diffusers' ``UNet2DModel`` on the same weights in the
   same dtype; and the share of the GPU's measured bf16 matmul rate;
 - ``lsun``: LSUN-256 one-step at batch 16 in fp16 and bf16;
+- ``deploy``: ImageNet-64 D exported to ONNX (fp32, fp16) and run by ONNX
+  Runtime's CUDA and TensorRT providers beside PyTorch (:func:`deploy`;
+  needs onnxruntime-gpu, else those rows say what is missing);
 - ``training``: 20 iterations of the digits CD objective under DDP (an
   NCCL process group of one) with fp16 autocast + loss scaling and with
   bf16 autocast: losses finite, checkpoint reloadable.
@@ -159,12 +162,16 @@ def parity(device, dry_run: bool) -> Dict:
 
 
 # ------------------------------------------------------------------ throughput
-def ours_runner(unet, precond, batch, dtype, channels_last, compile, device):
-    net, autocast = InferenceUNets().get(unet, DTYPES[dtype], channels_last, compile)
+def ours_runner(unet, precond, batch, dtype, channels_last, compile, device, inputs=None):
+    """D(x, 80) on ``device`` (``inputs``: (x, sigma, y) to use instead of random ones)."""
+    net, autocast = InferenceUNets().get(unet.to(device), DTYPES[dtype], channels_last, compile)
     den = Denoiser(net, precond, clip=True)
-    x = torch.randn(batch, 3, unet.image_size, unet.image_size, device=device) * 80.0
-    y = None if unet.num_classes is None else torch.arange(batch, device=device) % 1000
-    sigma = torch.full((batch, ), 80.0, device=device)
+    if inputs is None:
+        x = torch.randn(batch, 3, unet.image_size, unet.image_size, device=device) * 80.0
+        y = None if unet.num_classes is None else torch.arange(batch, device=device) % 1000
+        sigma = torch.full((batch, ), 80.0, device=device)
+    else:
+        x, sigma, y = (None if t is None else t.to(device) for t in inputs)
 
     @torch.no_grad()
     def run():
@@ -250,6 +257,93 @@ def throughput(device, dry_run: bool, deadline: float, base: str = 'cm_imagenet6
                 if torch.device(device).type == 'cuda':
                     torch.cuda.empty_cache()
     return dict(unet_gflop_per_image=gflop, rows=rows)
+
+
+# ------------------------------------------------------------------ deploy
+#: (impl, dtype) rows of the deploy section; 'onnxruntime <provider>' run the exported file
+DEPLOY_ROWS = (('mmagic_cm channels_last', 'fp32'), ('mmagic_cm channels_last', 'fp16'),
+               ('onnxruntime cuda', 'fp32'), ('onnxruntime cuda', 'fp16'),
+               ('onnxruntime tensorrt', 'fp32'), ('onnxruntime tensorrt', 'fp16'))
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float('inf') if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
+    """ImageNet-64 D(x, σ_max), one-step sampling's one call, exported to ONNX
+    here (dynamic batch, fp32 and fp16) and run by ONNX Runtime's CUDA and
+    TensorRT providers (TensorRT in fp16 for the fp16 file) beside PyTorch:
+    images/s, first-call seconds (TensorRT's engine build) and the uint8
+    images' PSNR against PyTorch fp32. A provider this onnxruntime lacks
+    (the plain CPU build has neither) gives a skipped row naming it."""
+    from mmengine.model import BaseDataPreprocessor
+
+    from .export import export_denoiser
+    from .models.consistency_model import ConsistencyModel
+    from .models.exported import ExportedDenoiser, onnx_providers, require
+    dev = torch.device(device)
+    cfg = TINY_UNET if dry_run else unet_config('cm_imagenet64.py')
+    batch = 2 if dry_run else batch
+    model = ConsistencyModel(unet=seeded_unet(cfg), data_preprocessor=BaseDataPreprocessor(),
+                             batch_size=batch).eval()  # no MMagic needed
+    precond, size = model.precond, cfg['image_size']
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(batch, 3, size, size, generator=gen) * precond.sigma_max
+    sigma = torch.full((batch, ), float(precond.sigma_max))
+    y = torch.arange(batch) * 37 % 1000
+    rows: List[Dict] = []
+    files: Dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix='mmagic_cm_deploy_') as folder:
+        reference = None
+        for impl, dtype in DEPLOY_ROWS:
+            row = dict(impl=impl, dtype=dtype, batch=batch)
+            rows.append(row)
+            provider = impl.split()[-1] if impl.startswith('onnxruntime') else None
+            if dry_run and provider is not None:
+                provider = 'cpu' if provider == 'cuda' else None  # the CPU provider instead
+                row['impl'] = 'onnxruntime cpu' if provider else impl
+            if (dry_run and impl.startswith('onnxruntime tensorrt')) or \
+                    (dev.type == 'cpu' and dtype == 'fp16' and provider is None):
+                row['skipped'] = 'needs a GPU'
+                continue
+            if time.perf_counter() > deadline:
+                row['skipped'] = 'time budget'
+                continue
+            try:
+                if provider is None:
+                    run = ours_runner(model.unet, precond, batch, dtype, True, False, device,
+                                      inputs=(x, sigma, y))
+                else:
+                    ort = require('onnxruntime', 'the deploy section')
+                    onnx_providers(ort, provider, dev.index or 0, dtype)  # before exporting
+                    if dtype not in files:
+                        files[dtype] = osp.join(folder, f'imagenet64_{dtype}.onnx')
+                        t0 = time.perf_counter()
+                        export_denoiser(model.cpu(), files[dtype], 'onnx', dtype,
+                                        dynamic_batch=True, log=lambda line: None)
+                        row['export_s'] = time.perf_counter() - t0
+                    den = ExportedDenoiser(files[dtype], device=dev, provider=provider)
+                    xd, sd, yd = x.to(dev), sigma.to(dev), y.to(dev)
+                    run = partial(den, xd, sd, yd)
+                t0 = time.perf_counter()
+                out = run()
+                sync(device)
+                row['first_call_s'] = time.perf_counter() - t0  # TensorRT builds its engine
+                sec = timed(run, device, reps=1 if dry_run else 3)
+                row.update(s_per_batch=sec, images_per_s=batch / sec)
+                images = to_uint8(out.float().clamp(-1, 1)).cpu().numpy()
+                if reference is None:  # the first row: PyTorch fp32
+                    reference = (out.float().cpu(), images)
+                row.update(psnr_db=psnr_uint8(images, reference[1]),
+                           max_abs_diff=float((out.float().cpu() - reference[0]).abs().max()))
+            except Exception as exc:  # a provider that is absent or fails is a finding
+                key = 'skipped' if isinstance(exc, ImportError) else 'error'
+                row[key] = f'{type(exc).__name__}: {str(exc).splitlines()[0][:400]}'
+            if dev.type == 'cuda':
+                torch.cuda.empty_cache()
+    return dict(rows=rows)
 
 
 # ------------------------------------------------------------------ training
@@ -353,7 +447,7 @@ def environment(device) -> Dict:
     return env
 
 
-SECTIONS = ('parity', 'throughput', 'lsun', 'training')
+SECTIONS = ('parity', 'throughput', 'lsun', 'training', 'deploy')
 
 
 def run_gpu_check(out_dir: str, device: Optional[str] = None, dry_run: bool = False,
@@ -384,8 +478,10 @@ def run_gpu_check(out_dir: str, device: Optional[str] = None, dry_run: bool = Fa
                                     batches=(16, ), dtypes=('fp16', 'bf16'),
                                     variants=[('channels_last', True, False)],
                                     compare_diffusers=False)
-            else:
+            elif name == 'training':
                 result = training(device, dry_run)
+            else:
+                result = deploy(device, dry_run, deadline)
             report['sections'][name] = dict(result=result)
         except Exception as exc:
             report['sections'][name] = dict(error=''.join(
@@ -428,6 +524,20 @@ def markdown(report: Dict) -> str:
                     lines.append(f"| {r['impl']} | {r['dtype']} | {r['batch']} | "
                                  f"{r.get('error') or r.get('skipped')} | | | |")
             lines.append('')
+    if 'deploy' in sec and 'result' in sec['deploy']:
+        lines += ['## deploy (ImageNet-64 D at sigma_max: one-step sampling; ONNX files exported '
+                  'with dynamic batch)', '',
+                  '| impl | dtype | batch | images/s | first call (s) | PSNR vs PyTorch fp32 (dB) '
+                  '| max abs diff of D |', '|---|---|---|---|---|---|---|']
+        for r in sec['deploy']['result']['rows']:
+            if 'images_per_s' in r:
+                lines.append(f"| {r['impl']} | {r['dtype']} | {r['batch']} | "
+                             f"{r['images_per_s']:.1f} | {r['first_call_s']:.1f} | "
+                             f"{r['psnr_db']:.1f} | {r['max_abs_diff']:.3g} |")
+            else:
+                lines.append(f"| {r['impl']} | {r['dtype']} | {r['batch']} | "
+                             f"{r.get('error') or r.get('skipped')} | | | |")
+        lines.append('')
     if 'training' in sec and 'result' in sec['training']:
         lines += ['## training (digits CD, DDP of one)', '',
                   '| amp | iters | first loss | last loss | finite | reloaded | s |',
@@ -446,7 +556,8 @@ def markdown(report: Dict) -> str:
 def summary_ok(report: Dict) -> bool:
     """True when no section failed and every parity case passed."""
     sec = report['sections']
-    if any('error' in r for r in sec.values()):
+    if any('error' in r for r in sec.values()) or any(
+            'error' in r for r in sec.get('deploy', {}).get('result', {}).get('rows', [])):
         return False
     return all(r['passed'] for r in sec.get('parity', {}).get('result', {}).values()) \
         and all(math.isfinite(r['last_loss']) and r['reloaded']

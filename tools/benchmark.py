@@ -81,7 +81,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--reps', type=int, default=5, help='timed rounds (default %(default)s)')
     p.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
     p.add_argument('--compare', type=_csv(), default=[],
-                   help='baselines: diffusers, original, onnxruntime, openvino')
+                   help='baselines: diffusers, original, onnxruntime, openvino (CPU), '
+                   'onnxruntime-tensorrt (GPU; onnxruntime on a GPU: its CUDA provider)')
     p.add_argument('--cm-repo', default=os.environ.get('CM_REPO'),
                    help='checkout of openai/consistency_models for --compare original '
                    '(default: $CM_REPO)')

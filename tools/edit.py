@@ -122,9 +122,8 @@ def run(args: argparse.Namespace) -> dict:
     model, _ = build_from_config(args.config, args.checkpoint, args.cfg_options,
                                  batch_size=args.batch_size, dtype=args.dtype)
     images, names, mask = load_inputs(args, model.image_shape[-1])
-    device = default_device(args.device)
+    model.to(default_device(args.device, model.model_path)).eval()
     model.materialize()
-    model.to(device).eval()
     t1 = time.perf_counter()
     result = edit(model, args.task, images, mask=mask, labels=args.labels, ts=args.ts,
                   steps=args.steps, sigma=args.sigma, patch_size=args.patch_size,

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The prepared GPU check: CUDA parity, fp32/bf16/fp16 throughput against
-diffusers, CUDA graphs, LSUN-256, and training steps with AMP over NCCL.
+diffusers, CUDA graphs, LSUN-256, training steps with AMP over NCCL, and the
+exported ONNX file through ONNX Runtime's CUDA and TensorRT providers.
 
 On the GPU machine (torch + mmengine; diffusers for the baseline; no MMagic
 needed: it runs in core-only mode), one call of a few minutes::
@@ -28,7 +29,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--budget-s', type=float, default=420.0,
                    help='throughput rows left when this many seconds have passed are '
                    'skipped, not run (default %(default)s)')
-    p.add_argument('--sections', default='parity,throughput,lsun,training',
+    p.add_argument('--sections', default='parity,throughput,lsun,training,deploy',
                    help='comma-separated subset (default: all)')
     return p.parse_args(argv)
 

@@ -137,7 +137,8 @@ def init_model(config: str, checkpoint: Optional[str] = None, device: Optional[s
     Args:
         config: config file path.
         checkpoint: local file or URL; default the config's ``model_path``.
-        device: 'cpu', 'cuda', 'cuda:N'; default CUDA when available.
+        device: 'cpu', 'cuda', 'cuda:N'; default CUDA when available (the CPU
+            for an exported file).
         cfg_options: config overrides, ``{'model.s_churn': 0.5}``.
         **settings: sampling settings (see
             :class:`~mmagic_cm.models.settings.SamplingSettings`).
@@ -147,4 +148,4 @@ def init_model(config: str, checkpoint: Optional[str] = None, device: Optional[s
         ``device``; its weights are read on first use.
     """
     model, _ = build_from_config(config, checkpoint, cfg_options, **settings)
-    return model.to(default_device(device)).eval()
+    return model.to(default_device(device, model.model_path)).eval()

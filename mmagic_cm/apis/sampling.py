@@ -83,7 +83,7 @@ def sample_to_file(job: SamplingJob) -> Dict:
     t0 = time.perf_counter()
     model, cfg = build_from_config(job.config, job.checkpoint, job.cfg_options,
                                    **job.settings())
-    device = default_device(job.device)
+    device = default_device(job.device, model.model_path)
     rank, world, local_rank = dist_env(job.launcher)
     if world > 1 and device == 'cuda' and torch.cuda.is_available():
         device = f'cuda:{local_rank % torch.cuda.device_count()}'  # a GPU per process
@@ -109,8 +109,8 @@ def sample_to_file(job: SamplingJob) -> Dict:
     if sharded:
         shard_size = check_sharding(job, settings, num_samples)
     t1 = time.perf_counter()
+    model.to(device).eval()  # (UNet moves are kept for when its weights arrive)
     model.materialize()  # reads the checkpoint
-    model.to(device).eval()
     t2 = time.perf_counter()
     times = dict(build_s=t1 - t0, load_s=t2 - t1)
     if sharded:

@@ -171,7 +171,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
     @property
     def device(self) -> torch.device:
         if is_exported_file(self.model_path):
-            return torch.device('cpu')  # ONNX Runtime / OpenVINO on the CPU
+            return self.exported_device  # where ONNX Runtime / OpenVINO run D
         return next(self.unet.parameters()).device
 
     @property

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -140,6 +141,42 @@ def check_fits(meta: Dict, model, path: str) -> None:
             f'{", ".join(differ)}')
 
 
+#: ONNX Runtime execution providers by our name
+ORT_PROVIDERS = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
+                 'tensorrt': 'TensorrtExecutionProvider'}
+GPU_RUNTIME_HINT = ('replace onnxruntime by the onnxruntime-gpu build for your CUDA '
+                    '(pip uninstall -y onnxruntime && pip install onnxruntime-gpu; TensorRT '
+                    'also needs its own libraries): see docs/deploy.md, "GPU"')
+
+
+def tensorrt_cache_dir() -> str:
+    """Where TensorRT engines built from exported files are kept (building one
+    takes minutes): ``$XDG_CACHE_HOME/mmagic_cm/tensorrt`` (``~/.cache/...``)."""
+    root = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
+    return osp.join(root, 'mmagic_cm', 'tensorrt')
+
+
+def onnx_providers(ort, provider: str, device_index: int, dtype: str) -> List:
+    """ONNX Runtime's provider list for ``provider`` ('cpu', 'cuda' or
+    'tensorrt'); MissingBackendError when this onnxruntime lacks it.
+    TensorRT runs in fp16 for files exported with ``--dtype fp16`` and falls
+    back to CUDA for what it cannot take."""
+    name = ORT_PROVIDERS[provider]
+    available = ort.get_available_providers()
+    if name not in available:
+        raise MissingBackendError(
+            f'provider {provider!r} needs {name}, which onnxruntime {ort.__version__} here '
+            f'does not have (it has {", ".join(available)}); {GPU_RUNTIME_HINT}')
+    cuda = ('CUDAExecutionProvider', {'device_id': device_index})
+    if provider == 'cpu':
+        return ['CPUExecutionProvider']
+    if provider == 'cuda':
+        return [cuda]
+    return [('TensorrtExecutionProvider', {
+        'device_id': device_index, 'trt_fp16_enable': dtype == 'fp16',
+        'trt_engine_cache_enable': True, 'trt_engine_cache_path': tensorrt_cache_dir()}), cuda]
+
+
 class ExportedDenoiser:
     """D(x, σ[, y]) -> x0 through ONNX Runtime or OpenVINO.
 
@@ -149,13 +186,19 @@ class ExportedDenoiser:
         threads: intra-op threads (default: the runtime's).
         clip: clamp outputs to [-1, 1] (a graph exported with clipping
             always clamps; asking for no clipping then is an error).
+        device: where D runs and its outputs live: 'cpu' (default), or
+            'cuda[:N]' for ONNX files (ONNX Runtime's CUDA or TensorRT
+            provider; inputs and outputs stay on the GPU through I/O binding).
+        provider: ONNX Runtime provider, 'cpu', 'cuda' or 'tensorrt'
+            (default: 'cuda' on a CUDA device, else 'cpu').
 
-    Calls take and return torch tensors on the CPU: x (N, C, H, W) float,
-    sigma (N,), y (N,) long labels for class-conditional files.
+    Calls take torch tensors on any device and return them on ``device``:
+    x (N, C, H, W) float, sigma (N,), y (N,) long labels for
+    class-conditional files.
     """
 
     def __init__(self, path: str, meta: Optional[Dict] = None, threads: Optional[int] = None,
-                 clip: Optional[bool] = None):
+                 clip: Optional[bool] = None, device='cpu', provider: Optional[str] = None):
         self.path = path
         self.format = format_of(path)
         self.meta = meta if meta is not None else read_metadata(path)
@@ -165,6 +208,18 @@ class ExportedDenoiser:
                              'clip_denoised=False (export it from a config without clipping)')
         self.batch_size = self.meta.get('batch_size')
         self.conditional = bool(self.meta.get('num_classes'))
+        self.device = torch.device(device)
+        self.provider = provider or ('cuda' if self.device.type == 'cuda' else 'cpu')
+        if self.provider not in ORT_PROVIDERS:
+            raise ValueError(f'provider {self.provider!r}: choose from '
+                             f'{", ".join(ORT_PROVIDERS)}')
+        if (self.provider != 'cpu') != (self.device.type == 'cuda') or \
+                self.device.type not in ('cpu', 'cuda'):
+            raise ValueError(f'provider {self.provider!r} does not run on device '
+                             f'{self.device}: use cpu on the CPU, cuda or tensorrt on a GPU')
+        if self.format == 'openvino' and self.device.type != 'cpu':
+            raise ValueError(f'{path}: OpenVINO files run on the CPU here; for an NVIDIA GPU '
+                             'export with --format onnx and sample through ONNX Runtime')
         self._run = self._load(threads)
 
     def for_settings(self, settings) -> ExportedDenoiser:
@@ -186,20 +241,26 @@ class ExportedDenoiser:
         other.__dict__.update(self.__dict__, clip=clip)
         return other
 
-    def _load(self, threads: Optional[int]):
+    def _load(self, threads: Optional[int]) -> Callable[[Dict[str, torch.Tensor]], torch.Tensor]:
+        """A function of the named input tensors returning x0 on ``self.device``."""
         if self.format == 'onnx':
             ort = require('onnxruntime', 'sampling through an ONNX file')
+            providers = onnx_providers(ort, self.provider, self.device.index or 0,
+                                       self.meta.get('dtype'))
             opts = ort.SessionOptions()
             if threads:
                 opts.intra_op_num_threads = threads
             try:
-                sess = ort.InferenceSession(self.path, opts, providers=['CPUExecutionProvider'])
+                sess = ort.InferenceSession(self.path, opts, providers=providers)
             except Exception as exc:  # an opset or operator this runtime cannot run
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise CheckpointError(f'onnxruntime {ort.__version__} cannot load '
                                       f'{self.path}: {first}') from None
+            if self.device.type == 'cuda':
+                return bound_runner(sess, self.device)
             names = [i.name for i in sess.get_inputs()]
-            return lambda feeds: sess.run(None, {k: feeds[k] for k in names})[0]
+            return lambda feeds: torch.from_numpy(np.asarray(sess.run(
+                None, {k: _numpy(feeds[k]) for k in names})[0], dtype=np.float32))
         ov = require('openvino', 'sampling through an OpenVINO file')
         config = {}
         if self.meta.get('dtype') == 'bf16':
@@ -216,8 +277,8 @@ class ExportedDenoiser:
         request = compiled.create_infer_request()
 
         def run(feeds):
-            request.infer([feeds[k] for k in names])
-            return request.get_output_tensor(0).data.copy()
+            request.infer([_numpy(feeds[k]) for k in names])
+            return torch.from_numpy(request.get_output_tensor(0).data.copy())
         return run
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor,
@@ -234,21 +295,46 @@ class ExportedDenoiser:
         if y is not None and y.is_floating_point():
             raise ValueError(f'{self.path} takes integer class labels; class-weight mixing '
                              'needs the PyTorch weights')
-        sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).expand(n)
-        feeds = dict(x=_numpy(x, np.float32), sigma=_numpy(sigma, np.float32))
+        dev = self.device
+        feeds = dict(x=x.detach().to(dev, torch.float32).contiguous(),
+                     sigma=torch.as_tensor(sigma, dtype=torch.float32, device=dev)
+                     .reshape(-1).expand(n).contiguous())
         if y is not None:
-            feeds['y'] = _numpy(y, np.int64)
-        out = torch.from_numpy(np.asarray(self._run(feeds), dtype=np.float32))
+            feeds['y'] = y.detach().to(dev, torch.int64).contiguous()
+        out = self._run(feeds)
         return out.clamp(-1, 1) if self.clip else out
 
 
-def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().to('cpu', torch.float32 if dtype == np.float32
-                                               else torch.int64).numpy())
+def bound_runner(sess, device: torch.device) -> Callable[[Dict[str, torch.Tensor]], torch.Tensor]:
+    """Run ``sess`` on torch tensors in place through ONNX Runtime's I/O binding
+    (no copies through the host on a GPU); x0 comes back on ``device``."""
+    kind, index = device.type, device.index or 0
+    names = [i.name for i in sess.get_inputs()]
+    out_name = sess.get_outputs()[0].name
+    np_types = {torch.float32: np.float32, torch.int64: np.int64}
+
+    def run(feeds: Dict[str, torch.Tensor]) -> torch.Tensor:
+        binding = sess.io_binding()
+        for k in names:
+            t = feeds[k]
+            binding.bind_input(k, kind, index, np_types[t.dtype], tuple(t.shape), t.data_ptr())
+        out = torch.empty(feeds['x'].shape, dtype=torch.float32, device=device)
+        binding.bind_output(out_name, kind, index, np.float32, tuple(out.shape), out.data_ptr())
+        if kind == 'cuda':
+            torch.cuda.synchronize(device)  # the inputs were written on torch's stream
+        sess.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        return out
+    return run
 
 
-def load_exported(path: str, model, threads: Optional[int] = None) -> ExportedDenoiser:
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+def load_exported(path: str, model, threads: Optional[int] = None, device='cpu',
+                  provider: Optional[str] = None) -> ExportedDenoiser:
     """The exported D of ``model_path`` after checking it fits ``model``."""
     meta = read_metadata(path)
     check_fits(meta, model, path)
-    return ExportedDenoiser(path, meta, threads=threads)
+    return ExportedDenoiser(path, meta, threads=threads, device=device, provider=provider)

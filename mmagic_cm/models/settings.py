@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 
+from .exported import is_exported_file
 from .noise import GENERATORS
 from .sigmas import check_trig_ts, check_ts
 
@@ -82,8 +83,12 @@ def resolve_dtype(dtype: Union[str, torch.dtype, None], device) -> torch.dtype:
     return DTYPES[name]
 
 
-def default_device(device: Optional[str] = None) -> str:
-    """``device``, checked; default CUDA when available, else the CPU."""
+def default_device(device: Optional[str] = None, model_path: Optional[str] = None) -> str:
+    """``device``, checked; default CUDA when available, else the CPU, and
+    the CPU for an exported ``model_path`` (ONNX Runtime on a GPU needs
+    onnxruntime-gpu, which a CUDA machine need not have: ask with cuda)."""
+    if not device and is_exported_file(model_path):
+        device = 'cpu'
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try:
         torch.device(device)

@@ -103,6 +103,10 @@ class LazyWeightsMixin:
     def setup_lazy_weights(self) -> None:
         self._deferred_apply = []
         self.exported = None  # the ExportedDenoiser of an exported model_path, once read
+        # where an exported model_path runs: model.to(device) sets the device;
+        # provider None picks ONNX Runtime's CUDA provider on a GPU ('tensorrt' for TensorRT)
+        self.exported_device = torch.device('cpu')
+        self.exported_provider = None
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(_weights_arrived)
 
@@ -119,7 +123,8 @@ class LazyWeightsMixin:
         if not self.weights_pending:
             return
         if is_exported_file(self.model_path):  # ONNX/OpenVINO: no UNet weights
-            self.exported = load_exported(self.model_path, self)
+            self.exported = load_exported(self.model_path, self, device=self.exported_device,
+                                          provider=self.exported_provider)
             return
         if self.model_path:
             self.load_unet_weights(self.model_path)
@@ -145,6 +150,14 @@ class LazyWeightsMixin:
 
     def ensure_training_copies(self) -> None:
         """Hook for hosts that create their training copies on demand (none here)."""
+
+    def _set_device(self, device: torch.device) -> None:
+        # mmengine's BaseModel calls this from .to()/.cuda()/.cpu(): an exported
+        # model_path follows the model there (read again on its next use)
+        super()._set_device(device)
+        if device is not None and torch.device(device) != getattr(self, 'exported_device', None):
+            self.exported_device = torch.device(device)
+            self.exported = None
 
     def _apply(self, fn, recurse=True):
         # .to()/.cuda()/.half() while the UNet is on the meta device: remember

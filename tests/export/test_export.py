@@ -240,3 +240,52 @@ def test_opset_the_runtime_cannot_run(tmp_path, exported):
     with pytest.raises(CheckpointError, match='onnxruntime .* cannot load') as info:
         model.materialize()
     assert '\n' not in str(info.value)
+
+
+def test_io_binding_runner_equals_plain_run(exported, weights):
+    """The GPU path (I/O binding on torch tensors), run here on the CPU."""
+    import onnxruntime as ort
+
+    from mmagic_cm.models.exported import bound_runner, onnx_providers
+    model, _ = build_from_config(COND, weights['tiny_cond'])
+    inputs = check_inputs(model, 2, seed=7)
+    plain = ExportedDenoiser(exported['onnx'])(inputs['x'], inputs['sigma'], inputs['y'])
+    sess = ort.InferenceSession(exported['onnx'],
+                                providers=onnx_providers(ort, 'cpu', 0, 'fp32'))
+    bound = bound_runner(sess, torch.device('cpu'))(
+        dict(x=inputs['x'].contiguous(), sigma=inputs['sigma'].contiguous(), y=inputs['y']))
+    assert torch.equal(bound.clamp(-1, 1), plain)
+
+
+def test_gpu_providers(exported, weights):
+    """CUDA / TensorRT: the provider lists, and one line where onnxruntime lacks them."""
+    from mmagic_cm.models.exported import onnx_providers, tensorrt_cache_dir
+
+    class FakeOrt:
+        __version__ = '9.9'
+
+        @staticmethod
+        def get_available_providers():
+            return ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
+    trt, cuda = onnx_providers(FakeOrt, 'tensorrt', 1, 'fp16')
+    assert trt[0] == 'TensorrtExecutionProvider' and trt[1]['trt_fp16_enable'] is True
+    assert trt[1]['device_id'] == 1 and trt[1]['trt_engine_cache_path'] == tensorrt_cache_dir()
+    assert cuda == ('CUDAExecutionProvider', {'device_id': 1})
+    assert onnx_providers(FakeOrt, 'tensorrt', 0, 'fp32')[0][1]['trt_fp16_enable'] is False
+    assert onnx_providers(FakeOrt, 'cuda', 0, 'fp32') == [cuda[:1] + ({'device_id': 0}, )]
+    import onnxruntime as ort
+    if 'CUDAExecutionProvider' not in ort.get_available_providers():
+        with pytest.raises(MissingBackendError, match='CUDAExecutionProvider.*onnxruntime-gpu'):
+            ExportedDenoiser(exported['onnx'], device='cuda')
+        # a model moved to a GPU asks for the CUDA provider when it reads the file
+        model, _ = build_from_config(COND, exported['onnx'])
+        model._set_device(torch.device('cuda'))
+        assert model.device == torch.device('cuda') and model.weights_pending
+        with pytest.raises(MissingBackendError, match="provider 'cuda'"):
+            model.materialize()
+    with pytest.raises(ValueError, match="provider 'tensorrt' does not run on device cpu"):
+        ExportedDenoiser(exported['onnx'], provider='tensorrt')
+    with pytest.raises(ValueError, match='OpenVINO files run on the CPU'):
+        ExportedDenoiser(exported['openvino'], device='cuda')
+    with pytest.raises(ValueError, match="provider 'rocm'"):
+        ExportedDenoiser(exported['onnx'], provider='rocm')

@@ -23,7 +23,7 @@ def test_dry_run_without_mmagic(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     report = json.loads((tmp_path / 'gpu_check.json').read_text())
     sections = report['sections']
-    assert set(sections) == {'parity', 'throughput', 'lsun', 'training'}
+    assert set(sections) == {'parity', 'throughput', 'lsun', 'training', 'deploy'}
     assert not [name for name, s in sections.items() if 'error' in s]
     assert len(sections['parity']['result']) == 4
     assert all(r['passed'] for r in sections['parity']['result'].values())
@@ -33,7 +33,14 @@ def test_dry_run_without_mmagic(tmp_path):
     assert all(r['images_per_s'] > 0 for r in rows)
     train = sections['training']['result']['bf16']
     assert train['finite'] and train['reloaded'] and train['backend'] == 'gloo'
+    deploy = {(r['impl'], r['dtype']): r for r in sections['deploy']['result']['rows']}
+    assert deploy[('mmagic_cm channels_last', 'fp32')]['psnr_db'] == float('inf')
+    for dtype, db in (('fp32', 60), ('fp16', 35)):  # the CPU provider stands in for CUDA
+        assert deploy[('onnxruntime cpu', dtype)]['psnr_db'] >= db
+        assert deploy[('onnxruntime cpu', dtype)]['images_per_s'] > 0
+    assert deploy[('onnxruntime tensorrt', 'fp16')]['skipped'] == 'needs a GPU'
     table = (tmp_path / 'gpu_check.md').read_text()
+    assert '| onnxruntime cpu | fp16 | 2 |' in table
     assert '## parity' in table and '## throughput' in table and '## training' in table
     assert '| imagenet64_multistep |' in proc.stdout
 
