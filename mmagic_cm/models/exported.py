@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -330,6 +331,25 @@ def bound_runner(sess, device: torch.device) -> Callable[[Dict[str, torch.Tensor
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+def runnable_device(path: str, device, provider: Optional[str] = None) -> torch.device:
+    """``device``, or the CPU (with a warning naming why) where a GPU was not
+    asked for by provider and cannot run the file: an OpenVINO file, or an
+    onnxruntime without the CUDA provider. A model that MMagic's inferencer
+    moves to a GPU by default still samples then, as it did before."""
+    device = torch.device(device)
+    if device.type != 'cuda' or provider is not None:
+        return device
+    if format_of(path) == 'openvino':
+        why = 'OpenVINO files run on the CPU'
+    else:
+        ort = require('onnxruntime', 'sampling through an ONNX file')
+        if ORT_PROVIDERS['cuda'] in ort.get_available_providers():
+            return device
+        why = f'onnxruntime {ort.__version__} here has no CUDA provider ({GPU_RUNTIME_HINT})'
+    warnings.warn(f'{path}: D runs on the CPU, not {device}: {why}', stacklevel=3)
+    return torch.device('cpu')
 
 
 def load_exported(path: str, model, threads: Optional[int] = None, device='cpu',

@@ -24,7 +24,7 @@ from ..checkpoint import (
     shape_signature,
 )
 from ..registry import MODELS
-from .exported import is_exported_file, load_exported
+from .exported import is_exported_file, load_exported, runnable_device
 
 #: how each entry point takes a local checkpoint, named in download errors
 LOCAL_CHECKPOINT_HINT = ('--checkpoint PATH (tools/sample.py), --model-ckpt PATH (demo), '
@@ -104,7 +104,8 @@ class LazyWeightsMixin:
         self._deferred_apply = []
         self.exported = None  # the ExportedDenoiser of an exported model_path, once read
         # where an exported model_path runs: model.to(device) sets the device;
-        # provider None picks ONNX Runtime's CUDA provider on a GPU ('tensorrt' for TensorRT)
+        # provider None: ONNX Runtime's CUDA provider on a GPU if it has one, else
+        # the CPU with a warning; 'cuda' or 'tensorrt' insist
         self.exported_device = torch.device('cpu')
         self.exported_provider = None
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
@@ -123,6 +124,8 @@ class LazyWeightsMixin:
         if not self.weights_pending:
             return
         if is_exported_file(self.model_path):  # ONNX/OpenVINO: no UNet weights
+            self.exported_device = runnable_device(self.model_path, self.exported_device,
+                                                   self.exported_provider)
             self.exported = load_exported(self.model_path, self, device=self.exported_device,
                                           provider=self.exported_provider)
             return

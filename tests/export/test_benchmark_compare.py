@@ -24,3 +24,11 @@ def test_benchmark_exported_rows(tmp_path, capsys):
         assert r['images_per_s'] > 0
         assert r['psnr_db'] >= (35 if r['dtype'] == 'fp32' else 25)
     assert '| onnxruntime | fp32 | 2 | static batch |' in capsys.readouterr().out
+
+
+def test_gpu_only_rows_are_refused_on_the_cpu(capsys):
+    argv = [osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'), '--batch-sizes', '2', '--reps', '1',
+            '--matmul-size', '0', '--compare', 'onnxruntime-tensorrt']
+    assert run_tool('benchmark', argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == 'error: --compare onnxruntime-tensorrt: runs on a GPU (--device cuda)'

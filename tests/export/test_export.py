@@ -277,12 +277,23 @@ def test_gpu_providers(exported, weights):
     if 'CUDAExecutionProvider' not in ort.get_available_providers():
         with pytest.raises(MissingBackendError, match='CUDAExecutionProvider.*onnxruntime-gpu'):
             ExportedDenoiser(exported['onnx'], device='cuda')
-        # a model moved to a GPU asks for the CUDA provider when it reads the file
+        # a model moved to a GPU (MMagic's inferencer does so by default) runs
+        # the file on the CPU then, saying why; a provider asked for insists
         model, _ = build_from_config(COND, exported['onnx'])
-        model._set_device(torch.device('cuda'))
+        model._set_device(torch.device('cuda'))  # what .to('cuda') does first
         assert model.device == torch.device('cuda') and model.weights_pending
+        with pytest.warns(UserWarning, match='D runs on the CPU, not cuda: onnxruntime'):
+            model.materialize()
+        assert model.device == torch.device('cpu') and not model.weights_pending
+        assert model.sample(2, labels='1,2')[0].shape == (2, 16, 16, 3)
+        model._set_device(torch.device('cuda'))
+        model.exported_provider = 'cuda'
         with pytest.raises(MissingBackendError, match="provider 'cuda'"):
             model.materialize()
+    model, _ = build_from_config(COND, exported['openvino'])
+    model._set_device(torch.device('cuda'))
+    with pytest.warns(UserWarning, match='OpenVINO files run on the CPU'):
+        model.materialize()
     with pytest.raises(ValueError, match="provider 'tensorrt' does not run on device cpu"):
         ExportedDenoiser(exported['onnx'], provider='tensorrt')
     with pytest.raises(ValueError, match='OpenVINO files run on the CPU'):
