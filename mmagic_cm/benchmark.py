@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import os.path as osp
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -545,62 +545,89 @@ def machine(device) -> str:
 
 
 # ---------------------------------------------------------------- first image
+#: a fresh process running tools/sample.py as its command line would, reporting
+#: its peak resident memory (the wrapper imports nothing more)
 FIRST_IMAGE = r'''
-import sys, time, json
-t0 = time.perf_counter()
-import torch, mmengine, mmagic  # noqa
-import mmagic_cm  # noqa
-from mmagic_cm.apis.sampling import SamplingJob, sample_to_file
-t1 = time.perf_counter()
-r = sample_to_file(SamplingJob(**json.loads({job!r})))
-t2 = time.perf_counter()
-import resource
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-if torch.cuda.is_available() and torch.cuda.is_initialized():
-    peak = torch.cuda.max_memory_allocated()
-print('FIRST_IMAGE_JSON ' + json.dumps(dict(import_s=t1 - t0, build_s=r['build_s'],
-      load_s=r['load_s'], sample_s=r['sample_s'], total_s=t2 - t0, peak_mem_bytes=peak)))
+import resource, runpy, sys
+sys.argv = {argv!r}
+code = 0
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit as exc:
+    code = exc.code
+print('PEAK_RSS_BYTES', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+      file=sys.stderr)
+sys.exit(code)
 '''
+TIMES = re.compile(r'build ([0-9.]+)s, load ([0-9.]+)s, sample ([0-9.]+)s')
+
+
+def _wall(cmd: List[str]) -> Tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    return time.perf_counter() - t0, proc
 
 
 def first_image(args, setup: Optional[Setup] = None) -> dict:
-    """tools/sample.py in a fresh process, one image from a local checkpoint."""
-    checkpoint, tmp = args.checkpoint, None
+    """Command to file: ``tools/sample.py`` in a fresh process writing one batch
+    (the first of ``--batch-sizes``) to an ``.npz``, beside ``python -c "import
+    torch"``; medians of ``--reps`` runs of each, interleaved. The checkpoint:
+    ``--checkpoint``, else the config's local ``model_path`` (the shipped
+    digits models), else a temporary file of seeded weights."""
+    import torch
+    checkpoint, source = args.checkpoint, '--checkpoint'
+    if not checkpoint:
+        from .apis.build import load_config
+        path = load_config(args.config, for_sampling=True).model.get('model_path')
+        if path and osp.isfile(path):
+            checkpoint, source = path, 'the config\'s model_path'
+    batch = args.batch_sizes[0]
+    reps = max(1, args.reps)
     with tempfile.TemporaryDirectory() as folder:
         if not checkpoint:
-            import torch
             setup = setup or Setup(args)
-            checkpoint = tmp = osp.join(folder, 'seeded_unet.pt')
-            torch.save(setup.state_dict, tmp)
-        out = osp.join(folder, 'one.npz')
+            checkpoint = osp.join(folder, 'seeded_unet.pt')
+            torch.save(setup.state_dict, checkpoint)
+            source = 'a temporary file of seeded weights'
+        out = osp.join(folder, 'images.npz')
+        torch_s = []
         results = {}
         for dtype in args.dtypes:
-            job = dict(config=args.config, checkpoint=checkpoint, num_samples=1,
-                       batch_size=1, out=out, device=args.device, dtype=dtype, progress=False,
-                       channels_last=bool(args.channels_last[-1]))
-            code = FIRST_IMAGE.format(job=json.dumps(job))
-            wall = time.perf_counter()
-            proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                                  cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO + os.pathsep
-                                                     + os.environ.get('PYTHONPATH', '')))
-            wall = time.perf_counter() - wall
-            line = [x for x in proc.stdout.splitlines() if x.startswith('FIRST_IMAGE_JSON')]
-            if proc.returncode or not line:
-                raise RuntimeError(f'tools/sample.py failed:\n{proc.stderr[-3000:]}')
-            res = json.loads(line[0].split(' ', 1)[1])
-            res['wall_s'] = wall
-            results[dtype] = res
-    return dict(checkpoint='temporary file of seeded weights' if tmp else checkpoint,
-                results=results)
+            argv = [osp.join(REPO, 'tools', 'sample.py'), args.config, '--checkpoint',
+                    checkpoint, '--num-samples', str(batch), '--batch-size', str(batch),
+                    '--device', args.device, '--dtype', dtype, '--out', out, '--no-progress',
+                    '--channels-last', 'on' if args.channels_last[-1] else 'off']
+            cmd = [sys.executable, '-c', FIRST_IMAGE.format(argv=argv)]
+            runs = []
+            for _ in range(reps):
+                torch_s.append(_wall([sys.executable, '-c', 'import torch'])[0])
+                wall, proc = _wall(cmd)
+                if proc.returncode or not osp.isfile(out):
+                    raise RuntimeError('tools/sample.py failed: '
+                                       f'{(proc.stderr or proc.stdout).strip()[-3000:]}')
+                os.unlink(out)
+                times = TIMES.search(proc.stdout)
+                peak = re.search(r'PEAK_RSS_BYTES (\d+)', proc.stderr)
+                runs.append(dict(wall_s=wall, peak_mem_bytes=int(peak.group(1)) if peak else 0,
+                                 **(dict(zip(('build_s', 'load_s', 'sample_s'),
+                                             map(float, times.groups()))) if times else {})))
+            results[dtype] = {k: statistics.median([r[k] for r in runs]) for k in runs[0]}
+        import_torch_s = statistics.median(torch_s)
+        for r in results.values():
+            r['import_torch_s'] = import_torch_s
+            r['x_import_torch'] = r['wall_s'] / import_torch_s
+    return dict(checkpoint=source, images=batch, reps=reps, results=results)
 
 
 def first_image_markdown(res: dict) -> str:
-    lines = ['| dtype | import (s) | build (s) | load (s) | build+load (s) | first image (s) '
-             '| command to image (s) | peak mem (GiB) |', '|---|---|---|---|---|---|---|---|']
+    lines = ['| dtype | images | build (s) | load (s) | sample (s) | command to file (s) '
+             '| python -c "import torch" (s) | ratio | peak RSS (GiB) |',
+             '|---|---|---|---|---|---|---|---|---|']
     for dtype, r in res['results'].items():
-        lines.append(f"| {dtype} | {r['import_s']:.2f} | {r['build_s']:.2f} | "
-                     f"{r['load_s']:.2f} | {r['build_s'] + r['load_s']:.2f} | "
-                     f"{r['sample_s']:.2f} | {r['wall_s']:.2f} | "
+        lines.append(f"| {dtype} | {res['images']} | {r.get('build_s', float('nan')):.2f} | "
+                     f"{r.get('load_s', float('nan')):.2f} | "
+                     f"{r.get('sample_s', float('nan')):.2f} | {r['wall_s']:.2f} | "
+                     f"{r['import_torch_s']:.2f} | {r['x_import_torch']:.2f} | "
                      f"{r['peak_mem_bytes'] / 2**30:.2f} |")
     return '\n'.join(lines)
 
@@ -633,8 +660,9 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
     if args.first_image:
         res = first_image(args)
         report['first_image'] = res
-        return report, (f"# time to first image ({report['machine']}; {res['checkpoint']})\n\n"
-                        + first_image_markdown(res))
+        return report, (f"# command to file: tools/sample.py {osp.basename(args.config)} "
+                        f"({report['machine']}; weights: {res['checkpoint']}; median of "
+                        f"{res['reps']})\n\n" + first_image_markdown(res))
 
     setup = Setup(args)
     impls = {'mmagic_cm': None}  # built per memory format in build_rows

@@ -67,15 +67,17 @@ def quiet_runner_logger(runner, verbose: bool = False) -> None:
         runner.logger.addFilter(_KnownLogNoise())
 
 
-def import_mmagic(verbose: bool = False, apis: bool = False) -> None:
+def import_mmagic(verbose: bool = False, apis: bool = False, models: bool = True) -> None:
     """Import the plugin and the MMagic modules our tools reach, quietly.
 
     ``mmagic.models`` would otherwise be imported later, unguarded, by the
-    first ``MODELS.build`` (the registry's import location); ``apis`` also
-    imports ``mmagic.apis`` (the inferencer, for the demo).
+    first build of one of MMagic's classes (its registry's import location);
+    ``models=False`` (the sampling tools: they build none) skips it; ``apis``
+    also imports ``mmagic.apis`` (the inferencer, for the demo).
     """
     with known_warnings_silenced(verbose):
-        import mmagic.models  # noqa: F401
+        if models:
+            import mmagic.models  # noqa: F401
 
         import mmagic_cm  # noqa: F401
         if apis:

@@ -20,8 +20,8 @@ consistency_models_8xb256-imagenet1k-onestep-64x64.py --batch-sizes 4 \\
         --dtypes fp32,bf16 --channels-last off,on --compare diffusers,original \\
         --cm-repo /path/to/consistency_models --json bench.json
 
-    # time from command to first image (tools/sample.py, one image)
-    python tools/benchmark.py CONFIG --first-image --checkpoint model.pt
+    # command to file (tools/sample.py, one batch) beside python -c "import torch"
+    python tools/benchmark.py CONFIG --first-image --batch-sizes 10 [--checkpoint model.pt]
 
 Weights are random (seeded, :func:`mmagic_cm.testing.seeded_state_dict`)
 unless ``--checkpoint`` is given; speed does not depend on them. Baselines
@@ -93,7 +93,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--quality', action='store_true',
                    help='PSNR of every row against fp32 eager images')
     p.add_argument('--first-image', action='store_true',
-                   help='only time tools/sample.py from command to first image')
+                   help='only time tools/sample.py from command to file (one batch of the first '
+                   '--batch-sizes) beside python -c "import torch"')
     p.add_argument('--json', help='also write the results here')
     p.add_argument('--verbose', action='store_true',
                    help='also show the third-party warnings MMagic prints on import')

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from mmagic_cm.quiet import import_mmagic
-    import_mmagic(args.verbose)
+    import_mmagic(args.verbose, models=False)
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.checkpoint import CheckpointError

@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from mmagic_cm.quiet import import_mmagic
-    import_mmagic(args.verbose)
+    import_mmagic(args.verbose, models=False)
     import os.path as osp
 
     from mmengine.config.utils import ConfigParsingError

@@ -108,7 +108,7 @@ def job_from_args(args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from mmagic_cm.quiet import import_mmagic
-    import_mmagic(args.verbose)
+    import_mmagic(args.verbose, models=False)
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.apis.sampling import sample_to_file

@@ -20,8 +20,14 @@ from ..models.settings import SamplingSettings, default_device
 SETTING_KEYS = SamplingSettings.names()
 
 
-def load_config(config: str, cfg_options: Optional[Dict] = None):
-    """An mmengine ``Config`` from a file, with ``KEY=VALUE`` overrides merged.
+#: ``custom_imports`` a sampling build skips: the metrics of the test loop
+#: (they import MMagic's evaluation package; the test loop imports them itself)
+SAMPLING_SKIPS = ('mmagic_cm.evaluation.', )
+
+
+def load_config(config: str, cfg_options: Optional[Dict] = None, for_sampling: bool = False):
+    """An mmengine ``Config`` from a file, with ``KEY=VALUE`` overrides merged;
+    its ``custom_imports`` imported (``for_sampling``: but :data:`SAMPLING_SKIPS`).
 
     Raises:
         FileNotFoundError, ValueError: (one line) a missing file, a file that
@@ -35,10 +41,17 @@ def load_config(config: str, cfg_options: Optional[Dict] = None):
                          'configs/consistency_models/consistency_models_cd_digits-onestep-'
                          '16x16.py')
     try:
-        cfg = Config.fromfile(config)
+        cfg = Config.fromfile(config, import_custom_modules=not for_sampling)
     except SyntaxError as exc:
         where = exc.filename if exc.filename and not exc.filename.startswith('<') else config
         raise ValueError(f'{where}:{exc.lineno}: syntax error ({exc.msg})') from None
+    if for_sampling and cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        imports = cfg.custom_imports.get('imports', [])
+        import_modules_from_strings(
+            [m for m in ([imports] if isinstance(imports, str) else imports)
+             if not m.startswith(SAMPLING_SKIPS)],
+            cfg.custom_imports.get('allow_failed_imports', False))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if not isinstance(cfg.get('model'), dict):
@@ -124,7 +137,7 @@ def build_from_config(config: str, checkpoint: Optional[str] = None,
     """``(model, cfg)``: a sampling :class:`~mmagic_cm.models.ConsistencyModel`
     from a config file; validates everything without reading the weights."""
     from ..registry import MODELS
-    cfg = load_config(config, cfg_options)
+    cfg = load_config(config, cfg_options, for_sampling=True)
     model_cfg = model_config(cfg, checkpoint, **settings)
     check_model_config(model_cfg)
     return MODELS.build(model_cfg), cfg

@@ -40,6 +40,7 @@ from .precond import (
     merge_precond_configs,
     uses_boundary_condition,
 )
+from .preprocessor import DeferredPreprocessor
 from .samplers import karras_sample
 from .settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
 from .weights import (  # noqa: F401  (LOCAL_CHECKPOINT_HINT re-exported)
@@ -104,7 +105,9 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             data_preprocessor = dict(type='DataPreprocessor', mean=[127.5] * 3,
                                      std=[127.5] * 3)
         if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
+            # sampling needs none: MMagic's (seconds to import) is built on first use
+            data_preprocessor = (MODELS.build(data_preprocessor) if train_cfg
+                                 else DeferredPreprocessor(data_preprocessor))
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.training_mode = training_mode
         self.sample_settings = SamplingSettings(**settings)

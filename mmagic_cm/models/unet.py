@@ -346,7 +346,12 @@ class ConsistencyUNetModel(BaseModule):
         self.time_embed = nn.Sequential(
             nn.Linear(model_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if num_classes is not None:
-            self.label_emb = nn.Embedding(num_classes, emb_dim)
+            # nn.Embedding's own init, skipped on the meta device (a sampling
+            # build), where normal_ would import torch._dynamo (0.7 s)
+            self.label_emb = nn.Embedding(num_classes, emb_dim,
+                                          _weight=torch.empty(num_classes, emb_dim))
+            if not self.label_emb.weight.is_meta:
+                nn.init.normal_(self.label_emb.weight)
 
         def resblock(cin, cout=None, **kw):
             return ResBlock(cin, emb_dim, dropout, out_channels=cout,
