@@ -343,6 +343,8 @@ class Original:
         return run
 
 
+#: --dtypes only exported files run (OpenVINO's post-training quantisation)
+EXPORT_ONLY_DTYPES = ('int8', )
 #: --compare names that sample through an exported file, and its format
 EXPORTED = {'onnxruntime': 'onnx', 'onnxruntime-tensorrt': 'onnx', 'openvino': 'openvino'}
 
@@ -413,11 +415,13 @@ def build_rows(args, setup: Setup, impls: Dict) -> List[dict]:
     rows = []
     for batch in args.batch_sizes:
         for dtype in args.dtypes:
-            for cl in args.channels_last:
+            for cl in args.channels_last if dtype not in EXPORT_ONLY_DTYPES else ():
                 for comp in args.compile:
                     rows.append(dict(impl='mmagic_cm', dtype=dtype, batch=batch,
                                      channels_last=cl, compile=comp))
             for name in args.compare:
+                if dtype in EXPORT_ONLY_DTYPES and name not in EXPORTED:
+                    continue
                 if name in EXPORTED and not impls[name].supports(dtype):
                     continue  # e.g. bf16 ONNX: no CPU kernels
                 if name == 'original' and dtype != 'fp32' and (
@@ -546,17 +550,22 @@ def machine(device) -> str:
 
 # ---------------------------------------------------------------- first image
 #: a fresh process running tools/sample.py as its command line would, reporting
-#: its peak resident memory (the wrapper imports nothing more)
+#: its peak resident memory (the wrapper imports nothing more). VmHWM, not
+#: ru_maxrss: the latter keeps the parent's peak across fork + exec.
 FIRST_IMAGE = r'''
-import resource, runpy, sys
+import re, resource, runpy, sys
 sys.argv = {argv!r}
 code = 0
 try:
     runpy.run_path(sys.argv[0], run_name='__main__')
 except SystemExit as exc:
     code = exc.code
-print('PEAK_RSS_BYTES', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-      file=sys.stderr)
+try:
+    with open('/proc/self/status') as f:
+        peak = int(re.search(r'VmHWM:\s+(\d+) kB', f.read()).group(1)) * 1024
+except (OSError, AttributeError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print('PEAK_RSS_BYTES', peak, file=sys.stderr)
 sys.exit(code)
 '''
 TIMES = re.compile(r'build ([0-9.]+)s, load ([0-9.]+)s, sample ([0-9.]+)s')
@@ -654,6 +663,11 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
         raise ValueError(f'--compare: unknown {sorted(unknown)}; choose diffusers, original, '
                          f'{", ".join(EXPORTED)}')
     for dtype in args.dtypes:
+        if dtype in EXPORT_ONLY_DTYPES:
+            if not set(args.compare) & set(EXPORTED):
+                raise ValueError(f'--dtypes {dtype}: only exported files run it; add '
+                                 '--compare openvino')
+            continue
         resolve_dtype(dtype, args.device)
     report = dict(machine=machine(args.device), torch=torch.__version__, config=args.config,
                   argv=list(argv or []))
@@ -677,7 +691,7 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
     peaks = {}
     if args.matmul_size:
         peaks = {d: matmul_gflops(DTYPES[d], setup.device, args.matmul_size)
-                 for d in args.dtypes}
+                 for d in args.dtypes if d in DTYPES}
     rows = build_rows(args, setup, impls)
     measure(args, setup, rows)
     if args.matmul_size:  # again: the best of before and after the rows

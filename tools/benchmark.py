@@ -66,7 +66,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--checkpoint', help='local checkpoint (default: seeded random weights)')
     p.add_argument('--batch-sizes', type=_csv(int), default=[1, 4], help='e.g. 1,4')
     p.add_argument('--dtypes', type=_csv(), default=['fp32', 'bf16'],
-                   help='fp32,bf16,fp16 (fp16: CUDA only)')
+                   help='fp32,bf16,fp16 (fp16: CUDA only); int8: OpenVINO rows only')
     p.add_argument('--channels-last', type=_switch, default=[True],
                    help='on | off | both (default on)')
     p.add_argument('--compile', type=_switch, default=[False],

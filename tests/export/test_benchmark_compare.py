@@ -26,6 +26,21 @@ def test_benchmark_exported_rows(tmp_path, capsys):
     assert '| onnxruntime | fp32 | 2 | static batch |' in capsys.readouterr().out
 
 
+def test_int8_rows_are_openvino_only(tmp_path, capsys):
+    pytest.importorskip('nncf')
+    out = tmp_path / 'bench.json'
+    argv = [osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'), '--batch-sizes', '2', '--reps', '1',
+            '--matmul-size', '64', '--dtypes', 'fp32,int8', '--quality', '--compare',
+            'openvino', '--json', str(out)]
+    assert run_tool('benchmark', argv) == 0
+    got = {(r['impl'], r['dtype']): r for r in json.loads(out.read_text())['rows']}
+    assert set(got) == {('mmagic_cm', 'fp32'), ('openvino', 'fp32'), ('openvino', 'int8')}
+    assert got[('openvino', 'int8')]['psnr_db'] >= 25
+    capsys.readouterr()
+    assert run_tool('benchmark', argv[:-4] + ['--compare', 'diffusers']) == 2
+    assert 'only exported files run it' in capsys.readouterr().err
+
+
 def test_gpu_only_rows_are_refused_on_the_cpu(capsys):
     argv = [osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'), '--batch-sizes', '2', '--reps', '1',
             '--matmul-size', '0', '--compare', 'onnxruntime-tensorrt']

@@ -54,10 +54,14 @@ def test_benchmark_multistep(tmp_path):
 
 def test_benchmark_first_image(tmp_path, capsys):
     report = run_benchmark(tmp_path, '--dtypes', 'fp32', '--first-image')
-    res = report['first_image']['results']['fp32']
-    for key in ('import_s', 'build_s', 'load_s', 'sample_s', 'wall_s'):
-        assert res[key] >= 0
-    assert 'import (s)' in capsys.readouterr().out
+    first = report['first_image']
+    assert first['images'] == 1 and first['checkpoint'] == 'a temporary file of seeded weights'
+    res = first['results']['fp32']
+    for key in ('build_s', 'load_s', 'sample_s'):
+        assert 0 <= res[key] < res['wall_s']
+    assert res['import_torch_s'] > 0 and res['peak_mem_bytes'] > 0
+    assert res['x_import_torch'] == pytest.approx(res['wall_s'] / res['import_torch_s'])
+    assert 'python -c "import torch" (s)' in capsys.readouterr().out
 
 
 def test_benchmark_bad_arguments(tmp_path, capsys):
