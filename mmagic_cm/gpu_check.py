@@ -15,12 +15,12 @@ section is recorded and the next one runs):
   reduce-overhead); diffusers' ``UNet2DModel`` on the same weights in the
   same dtype; and the share of the GPU's measured bf16 matmul rate;
 - ``lsun``: LSUN-256 one-step at batch 16 in fp16 and bf16;
-- ``deploy``: ImageNet-64 D exported to ONNX (fp32, fp16) and run by ONNX
-  Runtime's CUDA and TensorRT providers beside PyTorch (:func:`deploy`;
-  needs onnxruntime-gpu, else those rows say what is missing);
 - ``training``: 20 iterations of the digits CD objective under DDP (an
   NCCL process group of one) with fp16 autocast + loss scaling and with
-  bf16 autocast: losses finite, checkpoint reloadable.
+  bf16 autocast: losses finite, checkpoint reloadable;
+- ``deploy``: ImageNet-64 D exported to ONNX (fp32, fp16) and run by ONNX
+  Runtime's CUDA and TensorRT providers beside PyTorch (:func:`deploy`;
+  needs onnxruntime-gpu, else those rows say what is missing).
 
 ``dry_run`` runs every section on the CPU with tiny sizes (what CI runs):
 the tiny test architecture, batch 2, no fp16 (CUDA only) and no compile.
@@ -278,16 +278,13 @@ def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
     images/s, first-call seconds (TensorRT's engine build) and the uint8
     images' PSNR against PyTorch fp32. A provider this onnxruntime lacks
     (the plain CPU build has neither) gives a skipped row naming it."""
-    from mmengine.model import BaseDataPreprocessor
-
     from .export import export_denoiser
     from .models.consistency_model import ConsistencyModel
     from .models.exported import ExportedDenoiser, onnx_providers, require
     dev = torch.device(device)
     cfg = TINY_UNET if dry_run else unet_config('cm_imagenet64.py')
     batch = 2 if dry_run else batch
-    model = ConsistencyModel(unet=seeded_unet(cfg), data_preprocessor=BaseDataPreprocessor(),
-                             batch_size=batch).eval()  # no MMagic needed
+    model = ConsistencyModel(unet=seeded_unet(cfg), batch_size=batch).eval()
     precond, size = model.precond, cfg['image_size']
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(batch, 3, size, size, generator=gen) * precond.sigma_max
