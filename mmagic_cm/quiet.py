@@ -54,11 +54,21 @@ def known_warnings_silenced(verbose: bool = False) -> Iterator[None]:
         yield
 
 
+#: third-party loggers' known noise: logger name -> message starts. NNCF
+#: (int8 export) imports torch.utils.cpp_extension, which logs on CPU-only
+#: machines that it found no CUDA runtime.
+KNOWN_LOGS = {'torch.utils.cpp_extension': ('No CUDA runtime is found', )}
+
+
 class _KnownLogNoise(logging.Filter):
+
+    def __init__(self, starts=KNOWN_MMENGINE_LOGS):
+        super().__init__()
+        self.starts = tuple(starts)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(message.startswith(text) for text in KNOWN_MMENGINE_LOGS)
+        return not any(message.startswith(text) for text in self.starts)
 
 
 def quiet_runner_logger(runner, verbose: bool = False) -> None:
@@ -75,6 +85,9 @@ def import_mmagic(verbose: bool = False, apis: bool = False, models: bool = True
     ``models=False`` (the sampling tools: they build none) skips it; ``apis``
     also imports ``mmagic.apis`` (the inferencer, for the demo).
     """
+    if not verbose:  # for this process (an entry point's), on loggers not yet used
+        for name, starts in KNOWN_LOGS.items():
+            logging.getLogger(name).addFilter(_KnownLogNoise(starts))
     with known_warnings_silenced(verbose):
         if models:
             import mmagic.models  # noqa: F401

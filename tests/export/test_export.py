@@ -300,3 +300,23 @@ def test_gpu_providers(exported, weights):
         ExportedDenoiser(exported['openvino'], device='cuda')
     with pytest.raises(ValueError, match="provider 'rocm'"):
         ExportedDenoiser(exported['onnx'], provider='rocm')
+
+
+def test_int8_export_tool_output_is_quiet(tmp_path, weights):
+    """A fresh `tools/export.py ... --dtype int8`: NNCF's progress, the check and
+    the result; not torch's 'No CUDA runtime is found' log that importing NNCF
+    triggers on CPU-only machines."""
+    import subprocess
+    import sys
+    pytest.importorskip('nncf')
+    out = tmp_path / 'q.xml'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'export.py'), COND, '--checkpoint',
+         weights['tiny_cond'], '--format', 'openvino', '--dtype', 'int8', '--batch-size', '2',
+         '--calibration-batches', '2', '--out', str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env=dict(os.environ, OMP_NUM_THREADS='2'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'No CUDA runtime' not in proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith(f'wrote {out} (openvino, int8')
+    assert out.is_file()
