@@ -494,8 +494,10 @@ def summarize(args, setup: Setup, rows: List[dict], flops_per_image: int,
                    pct_matmul=100 * gflops / peak if peak else None)
         if args.quality:
             key = row['batch']
-            if key not in fp32_images:
-                fp32_images[key] = row['output']
+            if key not in fp32_images:  # ours in fp32 if in the run, else the first row
+                fp32_images[key] = next(
+                    (r['output'] for r in rows if r['batch'] == key and
+                     r['impl'] == 'mmagic_cm' and r['dtype'] == 'fp32'), row['output'])
             rec['psnr_db'] = batch_psnr(row['output'].cpu(), fp32_images[key].cpu())
         out.append(rec)
     for rec in out:
@@ -590,6 +592,7 @@ def first_image(args, setup: Optional[Setup] = None) -> dict:
         path = load_config(args.config, for_sampling=True).model.get('model_path')
         if path and osp.isfile(path):
             checkpoint, source = path, 'the config\'s model_path'
+    checkpoint = osp.abspath(checkpoint) if checkpoint else None  # the child runs in REPO
     batch = args.batch_sizes[0]
     reps = max(1, args.reps)
     with tempfile.TemporaryDirectory() as folder:
@@ -602,7 +605,7 @@ def first_image(args, setup: Optional[Setup] = None) -> dict:
         torch_s = []
         results = {}
         for dtype in args.dtypes:
-            argv = [osp.join(REPO, 'tools', 'sample.py'), args.config, '--checkpoint',
+            argv = [osp.join(REPO, 'tools', 'sample.py'), osp.abspath(args.config), '--checkpoint',
                     checkpoint, '--num-samples', str(batch), '--batch-size', str(batch),
                     '--device', args.device, '--dtype', dtype, '--out', out, '--no-progress',
                     '--channels-last', 'on' if args.channels_last[-1] else 'off']
@@ -664,9 +667,9 @@ def run_benchmark(args, argv: Optional[List[str]] = None) -> Tuple[Dict, str]:
                          f'{", ".join(EXPORTED)}')
     for dtype in args.dtypes:
         if dtype in EXPORT_ONLY_DTYPES:
-            if not set(args.compare) & set(EXPORTED):
-                raise ValueError(f'--dtypes {dtype}: only exported files run it; add '
-                                 '--compare openvino')
+            if 'openvino' not in args.compare or args.first_image:
+                raise ValueError(f'--dtypes {dtype}: only OpenVINO files run it; add '
+                                 '--compare openvino (not with --first-image)')
             continue
         resolve_dtype(dtype, args.device)
     report = dict(machine=machine(args.device), torch=torch.__version__, config=args.config,

@@ -87,7 +87,9 @@ def import_mmagic(verbose: bool = False, apis: bool = False, models: bool = True
     """
     if not verbose:  # for this process (an entry point's), on loggers not yet used
         for name, starts in KNOWN_LOGS.items():
-            logging.getLogger(name).addFilter(_KnownLogNoise(starts))
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, _KnownLogNoise) for f in logger.filters):
+                logger.addFilter(_KnownLogNoise(starts))
     with known_warnings_silenced(verbose):
         if models:
             import mmagic.models  # noqa: F401

@@ -21,6 +21,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
+import warnings
 
 from mmengine.registry import DATASETS as _DATASETS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
@@ -49,8 +50,12 @@ class PluginRegistry(Registry):
         if module is None and load:
             try:
                 module = importlib.import_module(MMAGIC_REGISTRY)
-            except ImportError:
-                return None
+            except ImportError as exc:
+                raise ImportError(
+                    f'mmagic_cm looked up a class it does not have in MMagic\'s {self.name} '
+                    f'registry, but MMagic cannot be imported ({type(exc).__name__}: {exc}); '
+                    'install MMagic as the README says, or build without MMagic\'s '
+                    'classes') from exc
         return getattr(module, self.twin_name, None)
 
     def _register_module(self, module, module_name=None, force=False) -> None:
@@ -70,12 +75,19 @@ class PluginRegistry(Registry):
 
 def mirror(module, names, twin: Registry) -> None:
     """Register ``module`` under ``names`` (default its ``__name__``) in
-    ``twin``, keeping what is there already under a name."""
+    ``twin``; a name MMagic already gives another class keeps that class
+    (with a warning): ours stays reachable as ``mmagic_cm.<name>``."""
     if names is None:
         names = [module.__name__]
     for name in [names] if isinstance(names, str) else names:
-        if twin._module_dict.get(name) is not module:
-            twin._register_module(module, name, force=True)
+        there = twin._module_dict.get(name)
+        if there is module:
+            continue
+        if there is not None and not getattr(there, '__module__', '').startswith('mmagic_cm'):
+            warnings.warn(f'MMagic\'s {twin.name} registry has its own {name!r}; '
+                          f'mmagic_cm\'s is mmagic_cm.{name} there', stacklevel=2)
+            continue
+        twin._register_module(module, name, force=True)  # ours, registered again
 
 
 MODELS = PluginRegistry('model', _MODELS, 'MODELS')
@@ -113,8 +125,15 @@ class _PostImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname, path, target=None):
         if fullname not in AFTER_IMPORT:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
+        for finder in sys.meta_path:  # the others, editable-install finders too
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, 'exec_module'):
             return None
         self._loaders[fullname] = spec.loader
         spec.loader = self
@@ -126,6 +145,16 @@ class _PostImportHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         self._loaders[module.__name__].exec_module(module)
         AFTER_IMPORT[module.__name__]()
+
+    # what else importlib and pkgutil ask a loader, answered by the real one
+    def is_package(self, fullname):
+        return self._loaders[fullname].is_package(fullname)
+
+    def get_source(self, fullname):
+        return self._loaders[fullname].get_source(fullname)
+
+    def get_resource_reader(self, fullname):
+        return self._loaders[fullname].get_resource_reader(fullname)
 
 
 def install_mmagic_hook() -> None:

@@ -150,18 +150,29 @@ GPU_RUNTIME_HINT = ('replace onnxruntime by the onnxruntime-gpu build for your C
                     'also needs its own libraries): see docs/deploy.md, "GPU"')
 
 
-def tensorrt_cache_dir() -> str:
+def tensorrt_cache_dir(path: Optional[str] = None) -> str:
     """Where TensorRT engines built from exported files are kept (building one
-    takes minutes): ``$XDG_CACHE_HOME/mmagic_cm/tensorrt`` (``~/.cache/...``)."""
+    takes minutes): ``$XDG_CACHE_HOME/mmagic_cm/tensorrt`` (``~/.cache/...``),
+    and for ``path`` a folder of its own, named from the file's absolute path,
+    size and modification time: ONNX Runtime names an engine after the file's
+    base name and graph, not its weights, so a file exported again (or another
+    one of the same name) must not find the old engine."""
     root = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
-    return osp.join(root, 'mmagic_cm', 'tensorrt')
+    folder = osp.join(root, 'mmagic_cm', 'tensorrt')
+    if path is None:
+        return folder
+    st = os.stat(path)
+    key = f'{osp.abspath(path)}:{st.st_size}:{st.st_mtime_ns}'
+    return osp.join(folder, hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
-def onnx_providers(ort, provider: str, device_index: int, dtype: str) -> List:
+def onnx_providers(ort, provider: str, device_index: int, dtype: str,
+                   path: Optional[str] = None) -> List:
     """ONNX Runtime's provider list for ``provider`` ('cpu', 'cuda' or
     'tensorrt'); MissingBackendError when this onnxruntime lacks it.
-    TensorRT runs in fp16 for files exported with ``--dtype fp16`` and falls
-    back to CUDA for what it cannot take."""
+    TensorRT may use fp16 kernels for files exported with ``--dtype fp16``
+    (its fp16 flag), keeps its engines in :func:`tensorrt_cache_dir` of
+    ``path`` and falls back to CUDA for what it cannot take."""
     name = ORT_PROVIDERS[provider]
     available = ort.get_available_providers()
     if name not in available:
@@ -173,9 +184,12 @@ def onnx_providers(ort, provider: str, device_index: int, dtype: str) -> List:
         return ['CPUExecutionProvider']
     if provider == 'cuda':
         return [cuda]
+    cache = tensorrt_cache_dir(path)
+    if path is not None:
+        os.makedirs(cache, exist_ok=True)  # TensorRT creates one level only
     return [('TensorrtExecutionProvider', {
         'device_id': device_index, 'trt_fp16_enable': dtype == 'fp16',
-        'trt_engine_cache_enable': True, 'trt_engine_cache_path': tensorrt_cache_dir()}), cuda]
+        'trt_engine_cache_enable': True, 'trt_engine_cache_path': cache}), cuda]
 
 
 class ExportedDenoiser:
@@ -210,6 +224,9 @@ class ExportedDenoiser:
         self.batch_size = self.meta.get('batch_size')
         self.conditional = bool(self.meta.get('num_classes'))
         self.device = torch.device(device)
+        if self.device.type == 'cuda' and self.device.index is None and \
+                torch.cuda.is_available():  # 'cuda' means the current GPU, for torch too
+            self.device = torch.device('cuda', torch.cuda.current_device())
         self.provider = provider or ('cuda' if self.device.type == 'cuda' else 'cpu')
         if self.provider not in ORT_PROVIDERS:
             raise ValueError(f'provider {self.provider!r}: choose from '
@@ -247,7 +264,7 @@ class ExportedDenoiser:
         if self.format == 'onnx':
             ort = require('onnxruntime', 'sampling through an ONNX file')
             providers = onnx_providers(ort, self.provider, self.device.index or 0,
-                                       self.meta.get('dtype'))
+                                       self.meta.get('dtype'), self.path)
             opts = ort.SessionOptions()
             if threads:
                 opts.intra_op_num_threads = threads
@@ -255,8 +272,19 @@ class ExportedDenoiser:
                 sess = ort.InferenceSession(self.path, opts, providers=providers)
             except Exception as exc:  # an opset or operator this runtime cannot run
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                if self.provider != 'cpu':  # the GPU side, more likely than the file
+                    raise MissingBackendError(
+                        f'onnxruntime {ort.__version__} could not open {self.path} with '
+                        f'provider {self.provider!r} on {self.device}: {first}; '
+                        f'{GPU_RUNTIME_HINT}') from None
                 raise CheckpointError(f'onnxruntime {ort.__version__} cannot load '
                                       f'{self.path}: {first}') from None
+            active = sess.get_providers()
+            if active[0] != ORT_PROVIDERS[self.provider]:  # onnxruntime fell back quietly
+                raise MissingBackendError(
+                    f'onnxruntime {ort.__version__} opened {self.path} with {active[0]}, not '
+                    f'{ORT_PROVIDERS[self.provider]} (its libraries did not load on '
+                    f'{self.device}); {GPU_RUNTIME_HINT}')
             if self.device.type == 'cuda':
                 return bound_runner(sess, self.device)
             names = [i.name for i in sess.get_inputs()]
@@ -279,7 +307,8 @@ class ExportedDenoiser:
 
         def run(feeds):
             request.infer([_numpy(feeds[k]) for k in names])
-            return torch.from_numpy(request.get_output_tensor(0).data.copy())
+            return torch.from_numpy(np.array(request.get_output_tensor(0).data,
+                                             dtype=np.float32))
         return run
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor,
@@ -321,8 +350,8 @@ def bound_runner(sess, device: torch.device) -> Callable[[Dict[str, torch.Tensor
             binding.bind_input(k, kind, index, np_types[t.dtype], tuple(t.shape), t.data_ptr())
         out = torch.empty(feeds['x'].shape, dtype=torch.float32, device=device)
         binding.bind_output(out_name, kind, index, np.float32, tuple(out.shape), out.data_ptr())
-        if kind == 'cuda':
-            torch.cuda.synchronize(device)  # the inputs were written on torch's stream
+        if kind == 'cuda':  # the inputs were written on torch's stream
+            torch.cuda.current_stream(device).synchronize()
         sess.run_with_iobinding(binding)
         binding.synchronize_outputs()
         return out
@@ -335,13 +364,15 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 def runnable_device(path: str, device, provider: Optional[str] = None) -> torch.device:
     """``device``, or the CPU (with a warning naming why) where a GPU was not
-    asked for by provider and cannot run the file: an OpenVINO file, or an
-    onnxruntime without the CUDA provider. A model that MMagic's inferencer
-    moves to a GPU by default still samples then, as it did before."""
+    asked for by provider and cannot run the file: an OpenVINO file, an
+    onnxruntime without the CUDA provider, a device other than CUDA. A model
+    that MMagic's inferencer moves to a GPU by default still samples then."""
     device = torch.device(device)
-    if device.type != 'cuda' or provider is not None:
+    if device.type == 'cpu' or (device.type == 'cuda' and provider is not None):
         return device
-    if format_of(path) == 'openvino':
+    if device.type != 'cuda':
+        why = 'exported files run on the CPU or, through ONNX Runtime, on CUDA GPUs'
+    elif format_of(path) == 'openvino':
         why = 'OpenVINO files run on the CPU'
     else:
         ort = require('onnxruntime', 'sampling through an ONNX file')

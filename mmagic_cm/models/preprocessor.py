@@ -28,7 +28,8 @@ class DeferredPreprocessor(BaseDataPreprocessor):
         """The real preprocessor (built now if not yet)."""
         if self.built is None:
             from ..registry import MODELS
-            self.built = MODELS.build(dict(self.cfg)).to(self._device)
+            built = MODELS.build(dict(self.cfg)).to(self._device)
+            self.built = built.train(self.training)  # as the model it serves
         return self.built
 
     def forward(self, data, training: bool = False):

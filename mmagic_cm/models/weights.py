@@ -103,11 +103,10 @@ class LazyWeightsMixin:
     def setup_lazy_weights(self) -> None:
         self._deferred_apply = []
         self.exported = None  # the ExportedDenoiser of an exported model_path, once read
-        # where an exported model_path runs: model.to(device) sets the device;
-        # provider None: ONNX Runtime's CUDA provider on a GPU if it has one, else
-        # the CPU with a warning; 'cuda' or 'tensorrt' insist
+        # where an exported model_path runs: model.to(device) sets the device,
+        # exported_provider the ONNX Runtime provider on a GPU
         self.exported_device = torch.device('cpu')
-        self.exported_provider = None
+        self._exported_provider = None
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(_weights_arrived)
 
@@ -153,6 +152,18 @@ class LazyWeightsMixin:
 
     def ensure_training_copies(self) -> None:
         """Hook for hosts that create their training copies on demand (none here)."""
+
+    @property
+    def exported_provider(self) -> Optional[str]:
+        """ONNX Runtime provider for an exported ``model_path`` on a GPU: None
+        (CUDA's if onnxruntime has it, else the CPU with a warning), 'cuda'
+        or 'tensorrt' (insist). Setting it reads the file again on next use."""
+        return self._exported_provider
+
+    @exported_provider.setter
+    def exported_provider(self, provider: Optional[str]) -> None:
+        self._exported_provider = provider
+        self.exported = None
 
     def _set_device(self, device: torch.device) -> None:
         # mmengine's BaseModel calls this from .to()/.cuda()/.cpu(): an exported

@@ -53,15 +53,51 @@ names = ['ConsistencyModel', 'ConsistencyUNetModel', 'KarrasPrecond']
 found = [MODELS.get(n) is not None for n in names]
 import mmagic_cm.evaluation.digits_metric  # registers after MMagic: mirrored at once
 found.append(METRICS.get('DigitsMetric') is not None)
-# MMagic's DataPreprocessor, built when first called
+# MMagic's DataPreprocessor, built when first called, in the model's mode
 pre = model.data_preprocessor
 out = pre(dict(inputs=[__import__('torch').zeros(3, 16, 16)]), False)
 print(json.dumps(dict(before=before, found=found, shape=list(images.shape),
-                      pre=type(pre.resolve()).__name__, batch=list(out['inputs'].shape))))
+                      pre=type(pre.resolve()).__name__, batch=list(out['inputs'].shape),
+                      training=pre.resolve().training, device=str(pre.resolve().device))))
 '''
     res = run_python(code, tmp_path)
     assert res['before'] == [] and all(res['found']) and res['shape'] == [2, 16, 16, 3]
     assert res['pre'] == 'DataPreprocessor' and res['batch'] == [1, 3, 16, 16]
+    assert res['training'] is False and res['device'] == 'cpu'
+
+
+def test_broken_mmagic_is_named_when_a_lookup_needs_it(tmp_path):
+    code = '''
+import json, sys
+sys.modules['mmagic.registry'] = None  # as if MMagic's import failed
+from mmagic_cm.registry import MODELS
+try:
+    MODELS.build(dict(type='DataPreprocessor'))
+except ImportError as exc:
+    print(json.dumps(str(exc)))
+'''
+    msg = run_python(code, tmp_path)
+    assert "MMagic's model registry" in msg and 'MMagic cannot be imported' in msg
+
+
+def test_a_name_mmagic_already_has_keeps_its_class():
+    import pytest
+    from mmengine.registry import Registry
+
+    from mmagic_cm.registry import mirror
+
+    class Theirs:
+        pass
+
+    class Ours:
+        pass
+    Ours.__module__ = 'mmagic_cm.models.x'
+    twin = Registry('probe')
+    twin.register_module(name='Same', module=Theirs)
+    with pytest.warns(UserWarning, match="has its own 'Same'"):
+        mirror(Ours, 'Same', twin)
+    mirror(Ours, 'Other', twin)
+    assert twin.get('Same') is Theirs and twin.get('Other') is Ours
 
 
 def test_mmagic_first_then_plugin(tmp_path):
@@ -74,9 +110,13 @@ model = MODELS.build(dict(type='ConsistencyModel', unet=dict(
     type='ConsistencyUNetModel', image_size=16, in_channels=3, model_channels=32,
     num_res_blocks=1, attention_resolutions='8', channel_mult='1,2', num_heads=2,
     num_head_channels=16)))
+import glob, os.path as osp, sys, mmcv
+real_ops = bool(glob.glob(osp.join(osp.dirname(mmcv.__file__), '_ext*')))
 print(json.dumps(dict(cls=type(model).__name__,
                       pre=OURS.get('DataPreprocessor') is not None,
-                      ext=__import__('sys').modules['mmcv._ext'].__name__)))
+                      standin=getattr(sys.modules['mmcv._ext'], 'is_standin', False),
+                      real_ops=real_ops)))
 '''
     res = run_python(code, tmp_path)
-    assert res == dict(cls='ConsistencyModel', pre=True, ext='mmcv._ext')
+    assert res['cls'] == 'ConsistencyModel' and res['pre']
+    assert res['standin'] is not res['real_ops']  # mmcv-lite: the stand-in, installed late

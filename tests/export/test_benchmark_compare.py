@@ -38,7 +38,8 @@ def test_int8_rows_are_openvino_only(tmp_path, capsys):
     assert got[('openvino', 'int8')]['psnr_db'] >= 25
     capsys.readouterr()
     assert run_tool('benchmark', argv[:-4] + ['--compare', 'diffusers']) == 2
-    assert 'only exported files run it' in capsys.readouterr().err
+    assert 'only OpenVINO files run it' in capsys.readouterr().err
+    assert run_tool('benchmark', argv[:-4] + ['--compare', 'onnxruntime']) == 2
 
 
 def test_gpu_only_rows_are_refused_on_the_cpu(capsys):

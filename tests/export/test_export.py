@@ -257,9 +257,10 @@ def test_io_binding_runner_equals_plain_run(exported, weights):
     assert torch.equal(bound.clamp(-1, 1), plain)
 
 
-def test_gpu_providers(exported, weights):
+def test_gpu_providers(exported, weights, tmp_path, monkeypatch):
     """CUDA / TensorRT: the provider lists, and one line where onnxruntime lacks them."""
     from mmagic_cm.models.exported import onnx_providers, tensorrt_cache_dir
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
 
     class FakeOrt:
         __version__ = '9.9'
@@ -272,6 +273,15 @@ def test_gpu_providers(exported, weights):
     assert trt[1]['device_id'] == 1 and trt[1]['trt_engine_cache_path'] == tensorrt_cache_dir()
     assert cuda == ('CUDAExecutionProvider', {'device_id': 1})
     assert onnx_providers(FakeOrt, 'tensorrt', 0, 'fp32')[0][1]['trt_fp16_enable'] is False
+    # engines: a folder per file, made; a file written again gets another
+    copy = tmp_path / 'm.onnx'
+    copy.write_bytes(open(exported['onnx'], 'rb').read())
+    first = onnx_providers(FakeOrt, 'tensorrt', 0, 'fp32', str(copy))[0][1]
+    assert os.path.isdir(first['trt_engine_cache_path'])
+    assert first['trt_engine_cache_path'].startswith(str(tmp_path / 'cache' / 'mmagic_cm'))
+    os.utime(copy, ns=(0, 10**9))
+    again = onnx_providers(FakeOrt, 'tensorrt', 0, 'fp32', str(copy))[0][1]
+    assert again['trt_engine_cache_path'] != first['trt_engine_cache_path']
     assert onnx_providers(FakeOrt, 'cuda', 0, 'fp32') == [cuda[:1] + ({'device_id': 0}, )]
     import onnxruntime as ort
     if 'CUDAExecutionProvider' not in ort.get_available_providers():
@@ -300,6 +310,22 @@ def test_gpu_providers(exported, weights):
         ExportedDenoiser(exported['openvino'], device='cuda')
     with pytest.raises(ValueError, match="provider 'rocm'"):
         ExportedDenoiser(exported['onnx'], provider='rocm')
+    from mmagic_cm.models.exported import runnable_device
+    with pytest.warns(UserWarning, match='D runs on the CPU, not mps'):
+        assert runnable_device(exported['onnx'], 'mps') == torch.device('cpu')
+
+
+def test_quiet_provider_fallback_is_refused(exported, monkeypatch):
+    """onnxruntime-gpu whose CUDA libraries do not load opens the file on the CPU
+    with a warning; we refuse instead (here: a CPU build told it has CUDA)."""
+    import onnxruntime as ort
+    if 'CUDAExecutionProvider' in ort.get_available_providers():
+        pytest.skip('this onnxruntime has the CUDA provider')
+    monkeypatch.setattr(ort, 'get_available_providers',
+                        lambda: ['CUDAExecutionProvider', 'CPUExecutionProvider'])
+    with pytest.raises(MissingBackendError,
+                       match='with CPUExecutionProvider, not CUDAExecutionProvider'):
+        ExportedDenoiser(exported['onnx'], device='cuda')
 
 
 def test_int8_export_tool_output_is_quiet(tmp_path, weights):

@@ -60,7 +60,7 @@ def test_benchmark_first_image(tmp_path, capsys):
     for key in ('build_s', 'load_s', 'sample_s'):
         assert 0 <= res[key] < res['wall_s']
     assert res['import_torch_s'] > 0 and res['peak_mem_bytes'] > 0
-    assert res['x_import_torch'] == pytest.approx(res['wall_s'] / res['import_torch_s'])
+    assert res['x_import_torch'] > 1  # the command imports torch too
     assert 'python -c "import torch" (s)' in capsys.readouterr().out
 
 

@@ -34,9 +34,9 @@ def test_dry_run_without_mmagic(tmp_path):
     train = sections['training']['result']['bf16']
     assert train['finite'] and train['reloaded'] and train['backend'] == 'gloo'
     deploy = {(r['impl'], r['dtype']): r for r in sections['deploy']['result']['rows']}
-    assert deploy[('mmagic_cm channels_last', 'fp32')]['psnr_db'] == float('inf')
-    for dtype, db in (('fp32', 60), ('fp16', 35)):  # the CPU provider stands in for CUDA
+    for dtype, db, diff in (('fp32', 60, 1e-4), ('fp16', 35, 5e-2)):  # CPU stands in for CUDA
         assert deploy[('onnxruntime cpu', dtype)]['psnr_db'] >= db
+        assert 0 < deploy[('onnxruntime cpu', dtype)]['max_abs_diff'] <= diff
         assert deploy[('onnxruntime cpu', dtype)]['images_per_s'] > 0
     assert deploy[('onnxruntime tensorrt', 'fp16')]['skipped'] == 'needs a GPU'
     table = (tmp_path / 'gpu_check.md').read_text()
