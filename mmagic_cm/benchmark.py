@@ -358,7 +358,7 @@ class Exported:
     fp16 for fp16 rows), which need onnxruntime-gpu."""
 
     def __init__(self, setup: Setup, name: str):
-        from mmagic_cm.models.exported import onnx_providers, require
+        from mmagic_cm.models.exported import require, require_provider
         gpu = setup.device.type == 'cuda'
         if (name == 'openvino' and gpu) or (name == 'onnxruntime-tensorrt' and not gpu):
             raise ValueError(f'--compare {name}: runs on ' + (
@@ -369,7 +369,7 @@ class Exported:
         if name != 'openvino':
             self.provider = 'tensorrt' if name == 'onnxruntime-tensorrt' else (
                 'cuda' if gpu else 'cpu')
-            onnx_providers(ort, self.provider, setup.device.index or 0, 'fp32')  # present?
+            require_provider(ort, self.provider)
         self.name = name
         self.setup = setup
         self.folder = tempfile.TemporaryDirectory(prefix='mmagic_cm_bench_')

@@ -267,11 +267,6 @@ DEPLOY_ROWS = (('mmagic_cm channels_last', 'fp32'), ('mmagic_cm channels_last', 
                ('onnxruntime tensorrt', 'fp32'), ('onnxruntime tensorrt', 'fp16'))
 
 
-def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float('inf') if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
 def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
     """ImageNet-64 D(x, σ_max), one-step sampling's one call, exported to ONNX
     here (dynamic batch, fp32 and fp16) and run by ONNX Runtime's CUDA and
@@ -279,9 +274,10 @@ def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
     images/s, first-call seconds (TensorRT's engine build) and the uint8
     images' PSNR against PyTorch fp32. A provider this onnxruntime lacks
     (the plain CPU build has neither) gives a skipped row naming it."""
+    from .evaluation.quality import psnr
     from .export import export_denoiser
     from .models.consistency_model import ConsistencyModel
-    from .models.exported import ExportedDenoiser, onnx_providers, require
+    from .models.exported import ExportedDenoiser, require, require_provider
     dev = torch.device(device)
     cfg = TINY_UNET if dry_run else unet_config('cm_imagenet64.py')
     batch = 2 if dry_run else batch
@@ -315,7 +311,7 @@ def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
                                       inputs=(x, sigma, y))
                 else:
                     ort = require('onnxruntime', 'the deploy section')
-                    onnx_providers(ort, provider, dev.index or 0, dtype)  # before exporting
+                    require_provider(ort, provider)  # before exporting
                     if dtype not in files:
                         files[dtype] = osp.join(folder, f'imagenet64_{dtype}.onnx')
                         t0 = time.perf_counter()
@@ -331,12 +327,14 @@ def deploy(device, dry_run: bool, deadline: float, batch: int = 64) -> Dict:
                 row['first_call_s'] = time.perf_counter() - t0  # TensorRT builds its engine
                 sec = timed(run, device, reps=1 if dry_run else 3)
                 row.update(s_per_batch=sec, images_per_s=batch / sec)
-                images = to_uint8(out.float().clamp(-1, 1)).cpu().numpy()
+                # uint8 levels / 127.5: psnr's peak-to-peak 2 is 255 levels
+                images = to_uint8(out.float().clamp(-1, 1)).cpu().float() / 127.5
                 if (impl, dtype) == DEPLOY_ROWS[0]:  # PyTorch fp32: the reference
                     reference = (out.float().cpu(), images)
                 if reference is not None:
-                    row.update(psnr_db=psnr_uint8(images, reference[1]), max_abs_diff=float(
-                        (out.float().cpu() - reference[0]).abs().max()))
+                    row.update(psnr_db=float(psnr(images.reshape(1, -1),
+                                                  reference[1].reshape(1, -1))),
+                               max_abs_diff=float((out.float().cpu() - reference[0]).abs().max()))
             except Exception as exc:  # a provider that is absent or fails is a finding
                 key = 'skipped' if isinstance(exc, ImportError) else 'error'
                 row[key] = f'{type(exc).__name__}: {str(exc).splitlines()[0][:400]}'

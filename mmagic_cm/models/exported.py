@@ -166,6 +166,17 @@ def tensorrt_cache_dir(path: Optional[str] = None) -> str:
     return osp.join(folder, hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
+def require_provider(ort, provider: str) -> None:
+    """MissingBackendError (one line, naming the fix) unless this onnxruntime
+    has ``provider`` ('cpu', 'cuda' or 'tensorrt')."""
+    name = ORT_PROVIDERS[provider]
+    available = ort.get_available_providers()
+    if name not in available:
+        raise MissingBackendError(
+            f'provider {provider!r} needs {name}, which onnxruntime {ort.__version__} here '
+            f'does not have (it has {", ".join(available)}); {GPU_RUNTIME_HINT}')
+
+
 def onnx_providers(ort, provider: str, device_index: int, dtype: str,
                    path: Optional[str] = None) -> List:
     """ONNX Runtime's provider list for ``provider`` ('cpu', 'cuda' or
@@ -173,12 +184,7 @@ def onnx_providers(ort, provider: str, device_index: int, dtype: str,
     TensorRT may use fp16 kernels for files exported with ``--dtype fp16``
     (its fp16 flag), keeps its engines in :func:`tensorrt_cache_dir` of
     ``path`` and falls back to CUDA for what it cannot take."""
-    name = ORT_PROVIDERS[provider]
-    available = ort.get_available_providers()
-    if name not in available:
-        raise MissingBackendError(
-            f'provider {provider!r} needs {name}, which onnxruntime {ort.__version__} here '
-            f'does not have (it has {", ".join(available)}); {GPU_RUNTIME_HINT}')
+    require_provider(ort, provider)
     cuda = ('CUDAExecutionProvider', {'device_id': device_index})
     if provider == 'cpu':
         return ['CPUExecutionProvider']
