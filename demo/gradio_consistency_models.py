@@ -59,7 +59,7 @@ def parse_args(argv: Optional[List[str]] = None):
 def config_of(args) -> str:
     if args.config:
         return args.config
-    from mmagic_cm.zoo import config_path, load_settings
+    from mmagic_cm.files.zoo import config_path, load_settings
     settings = load_settings('consistency_models')
     if args.model_setting is not None:
         if not 0 <= args.model_setting < len(settings):
@@ -77,12 +77,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('error: the web demo needs Gradio: pip install -e ".[demo]" -c '
               'requirements/constraints.txt', file=sys.stderr)
         return 2
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose)
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.apps import DemoApp, build_demo
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
         config = config_of(args)
         print(f'loading {osp.basename(config)} ...', flush=True)

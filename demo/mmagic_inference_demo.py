@@ -67,11 +67,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.config.utils import ConfigParsingError
 
     # first: lets mmagic import on mmcv-lite, adds consistency_models
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose, apis=True)
     from mmagic.apis import MMagicInferencer
 
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
 
     if args.print_supported_models:
         print('all supported models:')

@@ -4,33 +4,32 @@ Importing it registers the models (``ConsistencyModel``,
 ``ConsistencyUNetModel``, ``KarrasPrecond``), the training objectives,
 dataset and hooks in the plugin's registries, which MMagic's mirror once
 MMagic is imported (``registry``); lets mmagic 1.2.0 import on mmcv-lite
-(``_mmcv_compat``); and teaches ``MMagicInferencer`` the plugin's model
-zoo. It imports neither MMagic nor mmcv.
+(``registry.mmcv_compat``); and teaches ``MMagicInferencer`` the plugin's
+model zoo. It imports neither MMagic nor mmcv.
 
-Layers (each imports only those above it): ``checkpoint``, ``fileio``,
-``images``, ``labels``, ``registry`` -> ``zoo`` -> ``models`` -> ``training``
--> ``editing``, ``evaluation`` -> ``apis``; ``tools/`` and ``demo/`` parse
-arguments and call ``apis``. See docs/architecture.md.
+The folders are the layers, each importing only those before it: ``registry``
+-> ``files`` -> ``distributed`` -> ``denoiser`` -> ``export`` -> ``sampling``
+-> ``models``, ``datasets`` -> ``training`` -> ``editing``, ``conversion`` ->
+``apis``, ``testing`` -> ``evaluation`` -> ``apps`` -> ``cli``; ``tools/`` and
+``demo/`` parse arguments and call the library. See docs/architecture.md.
 """
-from . import datasets, models, training  # noqa: E402,F401  (registers the modules)
-from .checkpoint import CheckpointError  # noqa: E402
-from .models import (  # noqa: E402
-    ConsistencyModel,
-    ConsistencyUNetModel,
-    Denoiser,
-    KarrasDenoiser,
-    KarrasPrecond,
-    get_generator,
-    karras_sample,
-)
+from . import datasets, denoiser, models, training  # noqa: F401  (registers the modules)
+from .denoiser import ConsistencyUNetModel, Denoiser, KarrasPrecond
+from .files.checkpoint import CheckpointError
+from .models import ConsistencyModel
 from .registry import CORE_ONLY  # (mirrors into MMagic's registries when it loads)
-from .version import __version__  # noqa: E402
+from .sampling import get_generator, karras_sample
+from .version import __version__
 
-if not CORE_ONLY:
+if CORE_ONLY:  # no MMagic: its few classes the digits configs use are stand-ins
+    from .registry import add_core_scope_nodes, register_core_standins
+    register_core_standins()
+    add_core_scope_nodes()
+else:
     from .apis.inferencer import install_inferencer_hook
     install_inferencer_hook()
 
 __all__ = [
     'CheckpointError', 'ConsistencyModel', 'ConsistencyUNetModel', 'Denoiser',
-    'KarrasDenoiser', 'KarrasPrecond', 'get_generator', 'karras_sample', '__version__'
+    'KarrasPrecond', 'get_generator', 'karras_sample', '__version__'
 ]

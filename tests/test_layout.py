@@ -11,20 +11,23 @@ from mmagic_cm.testing import ROOT
 
 PACKAGE = osp.join(ROOT, 'mmagic_cm')
 SYS_PATH = 'sys.' + 'path'  # spelled so that this file does not contain it
-#: each module may import modules of its own rank or lower ranks only
+#: the layers, lowest first (docs/architecture.md): each module may import
+#: modules of its own rank or lower ranks only
 RANKS = [
-    ('mmagic_cm._mmcv_compat', 'mmagic_cm.version', 'mmagic_cm.registry',
-     'mmagic_cm.checkpoint', 'mmagic_cm.fileio', 'mmagic_cm.images', 'mmagic_cm.labels'),
-    ('mmagic_cm.zoo', ),
-    ('mmagic_cm.models', 'mmagic_cm.datasets'),
+    ('mmagic_cm.version', 'mmagic_cm.registry'),  # the registries, MMagic/mmcv hooks
+    ('mmagic_cm.files', ),  # checkpoints, atomic writes, uint8 images, provenance, zoo
+    ('mmagic_cm.distributed', ),  # srun tasks, sharded sampling
+    ('mmagic_cm.denoiser', ),  # D(x, sigma): UNet, preconditioning, sigmas, fast paths
+    ('mmagic_cm.export', ),  # D written to ONNX/OpenVINO and run from the file
+    ('mmagic_cm.sampling', ),  # samplers, noise, settings, batching, labels
+    ('mmagic_cm.models', 'mmagic_cm.datasets'),  # the mmengine model; data
     ('mmagic_cm.training', ),
-    ('mmagic_cm.editing', 'mmagic_cm.evaluation', 'mmagic_cm.convert',
-     'mmagic_cm.conversion', 'mmagic_cm.shards', 'mmagic_cm.export'),
-    ('mmagic_cm.apis', 'mmagic_cm.apps'),
-    # the package's own __init__ and support for tests, fixtures and tools
-    ('mmagic_cm', 'mmagic_cm.testing', 'mmagic_cm.reference', 'mmagic_cm.benchmark',
-     'mmagic_cm.gpu_check',
-     'mmagic_cm.quiet', 'mmagic_cm.cli'),
+    ('mmagic_cm.editing', 'mmagic_cm.conversion'),
+    ('mmagic_cm.apis', 'mmagic_cm.testing'),  # entry points; test support
+    ('mmagic_cm.evaluation', ),  # metrics, benchmarks, the GPU check
+    ('mmagic_cm.apps', ),
+    # the package's own __init__ and what the tools share
+    ('mmagic_cm', 'mmagic_cm.cli'),
 ]
 
 
@@ -100,9 +103,9 @@ def test_layers_import_downwards_only():
 
 
 def test_checkpoint_is_a_leaf():
-    # fileio (stdlib only) hashes the shipped weights
-    assert imports_of(osp.join(PACKAGE, 'checkpoint.py')) <= {'mmagic_cm.fileio'}
-    assert imports_of(osp.join(PACKAGE, 'fileio.py')) == set()
+    # files.atomic (stdlib only) hashes the shipped weights
+    assert imports_of(osp.join(PACKAGE, 'files', 'checkpoint.py')) <= {'mmagic_cm.files.atomic'}
+    assert imports_of(osp.join(PACKAGE, 'files', 'atomic.py')) == set()
 
 
 @pytest.mark.parametrize('folder', ['tools', 'demo'])
@@ -129,5 +132,21 @@ def test_tests_import_the_package_only():
 
 
 def test_tests_mirror_the_package():
-    for sub in ('models', 'training', 'editing', 'evaluation', 'apis', 'tools', 'parity'):
+    for sub in ('files', 'distributed', 'denoiser', 'export', 'sampling', 'models', 'training',
+                'editing', 'conversion', 'evaluation', 'apis', 'apps', 'tools', 'parity'):
         assert glob.glob(osp.join(ROOT, 'tests', sub, 'test_*.py')), sub
+
+
+def test_every_folder_is_a_layer():
+    """Each folder of the package is in RANKS and says its purpose in one line;
+    nothing of substance is loose at the package root."""
+    layers = {p for rank in RANKS for p in rank}
+    for init in glob.glob(osp.join(PACKAGE, '*', '__init__.py')):
+        name = module_name(init)
+        assert name in layers, f'{name} is in no layer of RANKS'
+        doc = ast.get_docstring(ast.parse(open(init).read()))
+        assert doc and doc.splitlines()[0].strip(), f'{init} does not say its purpose'
+    for path in glob.glob(osp.join(PACKAGE, '*.py')):
+        if osp.basename(path) != '__init__.py':
+            lines = len(open(path).read().splitlines())
+            assert lines <= 100, f'{path}: {lines} lines loose at the package root'

@@ -20,7 +20,8 @@ consistency_models_8xb256-imagenet1k-onestep-64x64.py --batch-sizes 4 \\
         --dtypes fp32,bf16 --channels-last off,on --compare diffusers,original \\
         --cm-repo /path/to/consistency_models --json bench.json
 
-    # command to file (tools/sample.py, one batch) beside python -c "import torch"
+    # command to file (what tools/sample.py runs, one batch, in a fresh process)
+    # beside python -c "import torch"
     python tools/benchmark.py CONFIG --first-image --batch-sizes 10 [--checkpoint model.pt]
 
 Weights are random (seeded, :func:`mmagic_cm.testing.seeded_state_dict`)
@@ -93,8 +94,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--quality', action='store_true',
                    help='PSNR of every row against fp32 eager images')
     p.add_argument('--first-image', action='store_true',
-                   help='only time tools/sample.py from command to file (one batch of the first '
-                   '--batch-sizes) beside python -c "import torch"')
+                   help='only time the sampling command from command to file (one batch of the '
+                   'first --batch-sizes, in a fresh process) beside python -c "import torch"')
     p.add_argument('--json', help='also write the results here')
     p.add_argument('--verbose', action='store_true',
                    help='also show the third-party warnings MMagic prints on import')
@@ -103,11 +104,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose)
-    from mmagic_cm.benchmark import run_benchmark
+    from mmagic_cm.evaluation.benchmark import run_benchmark
     try:
-        report, text = run_benchmark(args, sys.argv[1:] if argv is None else argv)
+        report, text = run_benchmark(
+            args.config, argv=sys.argv[1:] if argv is None else argv,
+            checkpoint=args.checkpoint, batch_sizes=args.batch_sizes, dtypes=args.dtypes,
+            channels_last=args.channels_last, compile=args.compile,
+            compile_mode=args.compile_mode, sampler=args.sampler, ts=args.ts,
+            steps=args.steps, reps=args.reps, warmup=args.warmup, compare=args.compare,
+            cm_repo=args.cm_repo, device=args.device, threads=args.threads,
+            matmul_size=args.matmul_size, quality=args.quality, first_image=args.first_image)
     except ValueError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-DTYPES = ('fp32', 'fp16')
+SAVE_DTYPES = ('fp32', 'fp16')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -40,7 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('dst', help='output: a folder for diffusers, a .pt file for raw')
     p.add_argument('--ema', type=float, help='for checkpoints saved by training: convert '
                    'the EMA weights at this rate (e.g. 0.9999) instead of the online ones')
-    p.add_argument('--dtype', default='fp32', choices=DTYPES,
+    p.add_argument('--dtype', default='fp32', choices=SAVE_DTYPES,
                    help='dtype of the written weights (default %(default)s)')
     p.add_argument('--no-check', action='store_true',
                    help='skip running both UNets to compare their outputs')
@@ -58,10 +58,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.config.utils import ConfigParsingError
 
     import mmagic_cm  # noqa: F401  (registers the modules)
-    from mmagic_cm.checkpoint import CheckpointError
-    from mmagic_cm.conversion import convert_checkpoint
+    from mmagic_cm.conversion.checkpoint_files import convert_checkpoint
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
-        result = convert_checkpoint(args)
+        result = convert_checkpoint(args.config, args.src, args.dst, dtype=args.dtype,
+                                    ema=args.ema, force=args.force, check=not args.no_check,
+                                    tolerance=args.tolerance, device=args.device)
     except (ValueError, CheckpointError, OSError, ConfigParsingError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -26,8 +26,17 @@ import sys
 import time
 from typing import List, Optional
 
-TASK_HELP = ('inpaint (needs --mask) | colorize | superres | denoise (needs --sigma) | '
-             'interpolate (no --input) | stroke (needs --sigma)')
+
+def task_help() -> str:
+    """The registered tasks, each with what it needs."""
+    from mmagic_cm.editing import task_names, task_of
+    needs = dict(mask='needs --mask', sigma='needs --sigma')
+
+    def hint(spec):
+        said = [needs[o] for o in spec.options if o in needs]
+        said += [] if spec.takes_images else ['no --input']
+        return f'{spec.name} ({", ".join(said)})' if said else spec.name
+    return ' | '.join(hint(task_of(n)) for n in task_names())
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -35,7 +44,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     DictAction = cfg_options_action()  # noqa: N806 (mmengine's, refusing items without '=')
     p = argparse.ArgumentParser(description='Zero-shot editing with a consistency model')
     p.add_argument('config', help='a consistency-model config (CD or CT)')
-    p.add_argument('--task', required=True, help=TASK_HELP)
+    p.add_argument('--task', required=True, help=task_help())
     p.add_argument('--input', nargs='+', help='image files and/or folders (PNG, JPEG, ...)')
     p.add_argument('--mask', help='inpainting mask: an image (white = keep) or a built-in: '
                    'box, bottom, top, left, right, strokes')
@@ -75,16 +84,18 @@ def load_inputs(args, size: int):
     """(images (N, 3, S, S) in [-1, 1], names, mask or None)."""
     import torch
 
+    from mmagic_cm.editing import task_of
     from mmagic_cm.editing.io import list_images, load_image, load_mask, load_superres_input
     from mmagic_cm.editing.masks import BUILTIN_MASKS
-    if args.task == 'interpolate':
+    spec = task_of(args.task)
+    if not spec.takes_images:
         if args.input:
-            raise ValueError('--task interpolate takes no --input (it starts from noise)')
+            raise ValueError(f'--task {args.task} takes no --input (it starts from noise)')
         return None, None, None
     if not args.input:
         raise ValueError(f'--task {args.task} needs --input images or folders')
     files = list_images(args.input)
-    if args.task == 'superres':
+    if 'patch_size' in spec.options:  # patch-mean inputs of size/patch_size too
         images = torch.stack([load_superres_input(f, size, args.patch_size, args.fit)
                               for f in files])
     else:
@@ -96,9 +107,9 @@ def load_inputs(args, size: int):
                          'grid.png) and two would share a name; rename the inputs (two with '
                          'one name, one called grid, or A and A_input)')
     mask = None
-    if args.task == 'inpaint':
+    if 'mask' in spec.options:
         if not args.mask:
-            raise ValueError('--task inpaint needs --mask (an image, white = keep, or one of '
+            raise ValueError(f'--task {args.task} needs --mask (an image, white = keep, or one of '
                              f'{", ".join(BUILTIN_MASKS)})')
         if args.mask in BUILTIN_MASKS and not osp.exists(args.mask):
             mask = args.mask
@@ -111,11 +122,12 @@ def load_inputs(args, size: int):
 
 def run(args: argparse.Namespace) -> dict:
     from mmagic_cm.apis.build import build_from_config, default_device
-    from mmagic_cm.editing import TASKS, edit
+    from mmagic_cm.editing import edit, task_names
     from mmagic_cm.editing.io import check_out_dir, write_edit_results
 
-    if args.task not in TASKS:
-        raise ValueError(f'unknown --task {args.task!r}; choose one of {", ".join(TASKS)}')
+    if args.task not in task_names():
+        raise ValueError(f'unknown --task {args.task!r}; choose one of '
+                         f'{", ".join(task_names())}')
     check_out_dir(args.out_dir)  # before the work
     t0 = time.perf_counter()
     # editing's ts/steps are not the config's sampler settings
@@ -138,11 +150,11 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose, models=False)
     from mmengine.config.utils import ConfigParsingError
 
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
         out = run(args)
     except (ValueError, CheckpointError, FileNotFoundError, ConfigParsingError) as exc:

@@ -67,8 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('error: give a digits CONFIG (or --real / --train-classifier)', file=sys.stderr)
             return 2
         from mmagic_cm.apis import init_model
-        from mmagic_cm.checkpoint import CheckpointError
-        from mmagic_cm.images import save_grid
+        from mmagic_cm.files.checkpoint import CheckpointError
+        from mmagic_cm.files.images import save_grid
         try:
             model = init_model(args.config, args.checkpoint, device='cpu')
             labels = np.arange(args.num_samples) % 10

@@ -45,6 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from mmagic_cm.apis import init_model
     from mmagic_cm.datasets.digits import load_digits_arrays
+    from mmagic_cm.denoiser.sigmas import check_ts
     from mmagic_cm.editing.api import DEFAULT_TS
     from mmagic_cm.evaluation.digits_editing import (
         evaluate,
@@ -52,7 +53,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_demo_inputs,
         write_figures,
     )
-    from mmagic_cm.models.sigmas import check_ts
 
     model = init_model(args.config, args.checkpoint, device='cpu')
     model.materialize()

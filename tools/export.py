@@ -31,10 +31,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('config', help='config file, e.g. configs/consistency_models/...py')
     p.add_argument('--checkpoint', help="local .pt file or URL; default: the config's "
                    'model_path')
-    p.add_argument('--format', required=True, choices=('onnx', 'openvino'))
-    p.add_argument('--dtype', default='fp32', help='fp32 | fp16 | bf16 | int8 (bf16, int8: '
-                   'openvino only; int8: NNCF post-training quantisation, needs nncf) '
-                   '(default %(default)s)')
+    from mmagic_cm.export import format_named, format_names
+    formats = [format_named(n) for n in format_names()]
+    p.add_argument('--format', required=True, choices=format_names())
+    p.add_argument('--dtype', default='fp32', help='; '.join(
+        f'{f.name}: {" | ".join(f.dtypes)}' for f in formats) + ' (int8: NNCF post-training '
+        'quantisation, needs nncf) (default %(default)s)')
     p.add_argument('--calibration-batches', type=int, default=16,
                    help='int8: batches of the model\'s own noisy inputs to calibrate on '
                    '(default %(default)s)')
@@ -42,8 +44,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     batch.add_argument('--batch-size', type=int, help="static batch size (default: the "
                        "config's batch_size)")
     batch.add_argument('--dynamic-batch', action='store_true', help='any batch size')
-    p.add_argument('--out', required=True, help='.onnx (onnx) or .xml (openvino; the .bin '
-                   'goes beside it)')
+    p.add_argument('--out', required=True, help=', '.join(
+        f'{f.suffix} ({f.name})' for f in formats) + ' (openvino: the .bin goes beside it)')
     p.add_argument('--verbose', action='store_true',
                    help='also show the third-party warnings MMagic prints on import')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
@@ -53,15 +55,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose, models=False)
     import os.path as osp
 
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.apis.build import build_from_config
-    from mmagic_cm.checkpoint import CheckpointError
     from mmagic_cm.export import MissingBackendError, export_denoiser
+    from mmagic_cm.files.checkpoint import CheckpointError
     t0 = time.perf_counter()
     try:
         model, _ = build_from_config(args.config, args.checkpoint, args.cfg_options)

@@ -7,8 +7,9 @@
 The output is a plain state dict of the UNet (the EMA copy at ``--ema``, or
 the online weights), loadable by every entry point (``model_path``,
 ``--checkpoint``, the original code's ``load_state_dict``). ``--fp16``
-halves the file; loading casts back to float32. OUT is never the input, and
-an existing OUT is replaced only with ``--force``.
+halves the file; loading casts back to float32. The file records the config,
+iteration, EMA rate and commit that made it (``mmagic_cm.files.provenance``).
+OUT is never the input, and an existing OUT is replaced only with ``--force``.
 """
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--ema', type=float, help='EMA rate to export (default: online weights)')
     p.add_argument('--fp16', action='store_true', help='store half precision')
     p.add_argument('--force', action='store_true', help='replace an existing OUT')
+    p.add_argument('--commit', help='the commit that trained it, when the checkpoint does '
+                   'not say (checkpoints of tools/train.py do)')
+    p.add_argument('--config', help='the config that trained it, when the checkpoint does '
+                   'not say')
     args = p.parse_args(argv)
-    from mmagic_cm.checkpoint import CheckpointError
-    from mmagic_cm.conversion import export_unet_weights
+    from mmagic_cm.conversion.checkpoint_files import export_unet_weights
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
-        done = export_unet_weights(args.checkpoint, args.out, args.ema, args.fp16, args.force)
+        done = export_unet_weights(args.checkpoint, args.out, args.ema, args.fp16, args.force,
+                                   dict(commit=args.commit, config=args.config))
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -13,10 +13,11 @@ consistency_models_8xb256-imagenet1k-onestep-64x64.py \\
         --labels 145 --out samples.npz --grid grid.png
 
 Many processes (FID-scale runs): ``tools/dist_sample.sh CONFIG NPROC [...]``
-or ``torchrun ... tools/sample.py``; each process draws its share of the
+or ``torchrun ... tools/sample.py`` (Slurm: ``tools/slurm_sample.sh PARTITION
+JOB CONFIG [...]``); each process draws its share of the
 shards in ``OUT.shards/`` and rank 0 gathers them into OUT, equal to the
 single-process result. ``--shard-size`` alone makes a one-process run
-resumable; see :mod:`mmagic_cm.shards`. The work is
+resumable; see :mod:`mmagic_cm.distributed.shards`. The work is
 :func:`mmagic_cm.apis.sampling.sample_to_file`.
 """
 from __future__ import annotations
@@ -44,8 +45,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'all, or one per sample; integers or ImageNet class names, comma-'
                    'separated (e.g. "145" or "king penguin,goldfish"). Default: seeded '
                    'random labels')
-    p.add_argument('--sampler', help='onestep | multistep | trigflow | heun | euler | '
-                   'ancestral | dpm | progdist')
+    from mmagic_cm.sampling.samplers import sampler_names
+    p.add_argument('--sampler', help=' | '.join(sampler_names()) + " (default: the config's)")
     p.add_argument('--ts', help='multistep grid indices, e.g. 0,22,39')
     p.add_argument('--trig-ts', help='trigflow: intermediate TrigFlow times in (0, pi/2), '
                    'e.g. 1.1 (the default for --steps 2)')
@@ -80,9 +81,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'command again continues (jobs in time slices)')
     p.add_argument('--keep-shards', action='store_true',
                    help='keep OUT.shards/ after writing OUT')
-    p.add_argument('--launcher', choices=['auto', 'none', 'pytorch'], default='auto',
+    p.add_argument('--launcher', choices=['auto', 'none', 'pytorch', 'slurm'], default='auto',
                    help="pytorch: one of torchrun's processes (tools/dist_sample.sh), each "
-                   "drawing its share of the shards; auto (default): that when torchrun's "
+                   "drawing its share of the shards; slurm: one of srun's tasks "
+                   "(tools/slurm_sample.sh); auto (default): pytorch when torchrun's "
                    'variables are set')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config entries, e.g. model.s_churn=0.5')
@@ -107,12 +109,12 @@ def job_from_args(args: argparse.Namespace):
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(args.verbose, models=False)
     from mmengine.config.utils import ConfigParsingError
 
     from mmagic_cm.apis.sampling import sample_to_file
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
         result = sample_to_file(job_from_args(args))
     except (ValueError, CheckpointError, FileNotFoundError, ConfigParsingError) as exc:

@@ -41,14 +41,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic, known_warnings_silenced, quiet_runner_logger
+    from mmagic_cm.cli.quiet import import_mmagic, known_warnings_silenced, quiet_runner_logger
     import_mmagic(args.verbose)
     from mmengine.config import Config
     from mmengine.config.utils import ConfigParsingError
 
     import mmagic_cm  # noqa: F401
-    from mmagic_cm.checkpoint import CheckpointError
     from mmagic_cm.evaluation import EvaluationSetupError, check_eval_resources
+    from mmagic_cm.files.checkpoint import CheckpointError
 
     try:
         if not osp.isfile(args.config):

@@ -2,10 +2,13 @@
 """Train a consistency model (CD, CT, ECT, sCT, sCD) or its EDM teacher with mmengine.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [fp16|bf16]]
-        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch] [--strategy ddp|fsdp]
+        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm] [--strategy ddp|fsdp]
 
 Many processes: ``tools/dist_train.sh CONFIG NPROC [...]`` (torchrun + DDP;
-gloo on CPU; ``--strategy fsdp`` shards the model with FSDP instead).
+gloo on CPU; ``--strategy fsdp`` shards the model with FSDP instead); on a
+Slurm cluster ``tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR [...]``.
+``MMAGIC_CM_CORE_ONLY=1``: torch and mmengine alone, no MMagic (the digits
+configs; :mod:`mmagic_cm.training.core_only`).
 Checkpoints, logs and the config go to the work dir (default
 ``work_dirs/CONFIG_NAME``); ``--resume`` continues the latest one there (or
 the given file) exactly: the same N(k), mu(k), EMAs, optimizer state and
@@ -48,32 +51,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def prepare_config(args: argparse.Namespace):
     """Config with the command line applied; checks the files it needs."""
     import torch
-    from mmengine.config import Config
 
     from mmagic_cm.training.checks import (
         check_resume_matches,
         check_training_inputs,
         resume_checkpoint,
     )
+    from mmagic_cm.training.core_only import core_only_config, load_training_config
 
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = load_training_config(args.config)  # core-only: without MMagic's metrics
     cfg.merge_from_dict(args.cfg_options)
+    core_only_config(cfg)  # core-only: the plugin's scope; MMagic's classes refused
     cfg.launcher = args.launcher
-    if args.launcher == 'pytorch' and not torch.cuda.is_available():
+    if args.launcher in ('pytorch', 'slurm') and not torch.cuda.is_available():
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
         # CPU modules take no device_ids in DDP
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
     if args.strategy == 'fsdp':
-        if args.launcher != 'pytorch':
+        if args.launcher not in ('pytorch', 'slurm'):
             raise ValueError('--strategy fsdp shards the model across processes: start them '
                              'with tools/dist_train.sh CONFIG NPROC --strategy fsdp')
         wrapper = dict(type='MMFullyShardedDataParallel', use_orig_params=True)
         if not torch.cuda.is_available():
-            wrapper['device_id'] = torch.device('cpu')  # mmengine's default is LOCAL_RANK's GPU
-        # 'full': rank 0 saves an ordinary checkpoint (resume, export_weights, sampling)
-        cfg.strategy = dict(type='FSDPStrategy', model_wrapper=wrapper, state_dict_cfg='full')
+            # mmengine's default is LOCAL_RANK's GPU; a string, as the config file the
+            # run dumps (and --resume reads back) must be Python (torch.device prints as cpu)
+            wrapper['device_id'] = 'cpu'
+        # 'full': rank 0 saves an ordinary checkpoint (resume, export_weights, sampling);
+        # mmengine's FSDPStrategy with the model's own key names (mmagic_cm.training.fsdp)
+        import mmagic_cm.training.fsdp  # noqa: F401  (registers ConsistencyFSDPStrategy)
+        cfg.strategy = dict(type='ConsistencyFSDPStrategy', model_wrapper=wrapper,
+                            state_dict_cfg='full')
         cfg.pop('model_wrapper_cfg', None)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
@@ -103,13 +112,29 @@ def prepare_config(args: argparse.Namespace):
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmagic_cm.quiet import import_mmagic, quiet_runner_logger
+    import torch
+
+    # denormal floats (tiny gradients and Adam moments of a fine-tuned network)
+    # make CPU math many times slower; flushed to zero, before torch starts its
+    # threads (they inherit the setting), and back to the default after
+    torch.set_flush_denormal(True)
+    try:
+        return train(args)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def train(args: argparse.Namespace) -> int:
+    from mmagic_cm.cli.quiet import import_mmagic, quiet_runner_logger
     import_mmagic(args.verbose)
     from mmengine.config.utils import ConfigParsingError
 
     import mmagic_cm  # noqa: F401  (registers models, datasets, hooks)
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
     try:
+        if args.launcher == 'slurm':  # an srun task: torch's variables from Slurm's
+            from mmagic_cm.distributed.launch import slurm_env
+            slurm_env()
         cfg = prepare_config(args)
     except (ValueError, FileNotFoundError, CheckpointError, ConfigParsingError) as exc:
         print(f'error: {exc}', file=sys.stderr)
@@ -119,10 +144,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.runner import Runner
 
     from mmagic_cm.training.checks import cleaned_work_dir
-    if args.launcher == 'pytorch' and not torch.cuda.is_available() \
+    if args.launcher in ('pytorch', 'slurm') and not torch.cuda.is_available() \
             and not torch.distributed.is_initialized():
-        # mmengine's pytorch launcher pins a CUDA device per rank; on the CPU
-        # start the gloo process group here (the runner then uses it)
+        # mmengine's pytorch and slurm launchers pin a CUDA device per rank; on
+        # the CPU start the gloo process group here (the runner then uses it)
         torch.distributed.init_process_group('gloo')
     try:
         with cleaned_work_dir(cfg.work_dir):

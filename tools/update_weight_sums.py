@@ -16,7 +16,7 @@ from typing import List, Optional
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from mmagic_cm.checkpoint import SHIPPED_WEIGHTS_DIR, WEIGHT_SUMS_NAME, update_weight_sums
+    from mmagic_cm.files.checkpoint import SHIPPED_WEIGHTS_DIR, WEIGHT_SUMS_NAME, update_weight_sums
     p = argparse.ArgumentParser(description=f'Rewrite {WEIGHT_SUMS_NAME} of a weights folder')
     p.add_argument('folder', nargs='?', default=SHIPPED_WEIGHTS_DIR,
                    help='folder of the weights (default: the shipped digits weights)')

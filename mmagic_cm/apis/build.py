@@ -14,7 +14,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
-from ..models.settings import SamplingSettings, default_device
+from ..sampling.settings import SamplingSettings, default_device, grid_resets
 
 #: sampling settings a caller may override (config keys of ``model``)
 SETTING_KEYS = SamplingSettings.names()
@@ -62,14 +62,18 @@ def load_config(config: str, cfg_options: Optional[Dict] = None, for_sampling: b
 
 def check_component(cfg: dict, where: str, extra: Tuple[str, ...] = ()) -> None:
     """Refuse, in one line, a config block whose ``type`` is not registered
-    (naming the close registered names), a key its class does not take (naming
-    the close one) or a string where the class's default is a number."""
+    (naming the close registered names), an old name (naming the new one), a
+    key its class does not take (naming the close one) or a string where the
+    class's default is a number."""
     import difflib
     import inspect
 
+    from ..denoiser.precond import refuse_renamed
     from ..models.consistency_model import init_arguments
     from ..registry import MODELS
     name = cfg.get('type')
+    refuse_renamed(cfg, f'{where}.')
+    refuse_renamed([name], f'{where}.type=')
     if not isinstance(name, str):
         return  # a class or an object: used as given
     cls = MODELS.get(name)
@@ -102,9 +106,9 @@ def check_component(cfg: dict, where: str, extra: Tuple[str, ...] = ()) -> None:
 
 def check_model_config(model_cfg: dict) -> None:
     """:func:`check_component` for the model and its UNet and preconditioning blocks."""
-    from ..models.settings import SamplingSettings
+    from ..sampling.settings import SamplingSettings
     check_component(model_cfg, 'model', extra=SamplingSettings.names())
-    for key in ('unet', 'precond', 'denoiser'):
+    for key in ('unet', 'precond'):
         if isinstance(model_cfg.get(key), dict):
             check_component(model_cfg[key], f'model.{key}')
 
@@ -122,9 +126,7 @@ def model_config(cfg, checkpoint: Optional[str] = None, for_training: bool = Fal
     for key, value in settings.items():
         if value is not None:
             model_cfg[key] = value
-    sampler = settings.get('sampler')
-    if sampler and sampler != 'multistep' and settings.get('ts') is None:
-        model_cfg['ts'] = None  # the config's multistep ts do not apply
+    model_cfg.update(dict.fromkeys(grid_resets(settings.get('sampler'), settings)))
     if checkpoint:
         model_cfg['model_path'] = checkpoint
     if not for_training:
@@ -154,7 +156,7 @@ def init_model(config: str, checkpoint: Optional[str] = None, device: Optional[s
             for an exported file).
         cfg_options: config overrides, ``{'model.s_churn': 0.5}``.
         **settings: sampling settings (see
-            :class:`~mmagic_cm.models.settings.SamplingSettings`).
+            :class:`~mmagic_cm.sampling.settings.SamplingSettings`).
 
     Returns:
         a :class:`~mmagic_cm.models.ConsistencyModel` in eval mode on

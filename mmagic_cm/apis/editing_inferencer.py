@@ -20,11 +20,16 @@ from typing import Dict, List, Optional
 import numpy as np
 from mmagic.apis.inferencers.base_mmagic_inferencer import BaseMMagicInferencer
 
+from ..editing import task_names, task_of
+
 #: the task name MMagicInferencer passes for editing configs
 EDITING_TASK = 'consistency_editing'
-#: metafile tasks of the editing configs, by editing task
-METAFILE_TASKS = {'inpaint': 'Inpainting', 'colorize': 'Colorization',
-                  'superres': 'Image Super-Resolution'}
+
+
+def metafile_tasks() -> Dict[str, str]:
+    """The metafile task of each registered editing task an editing config can
+    name (``EditingTask.metafile_task``)."""
+    return {n: task_of(n).metafile_task for n in task_names() if task_of(n).metafile_task}
 
 
 class ConsistencyEditingInferencer(BaseMMagicInferencer):
@@ -42,10 +47,11 @@ class ConsistencyEditingInferencer(BaseMMagicInferencer):
         super().__init__(config, ckpt, device=device, extra_parameters=extra_parameters,
                          seed=seed, **kwargs)
         editing = dict(self.model.cfg.get('editing') or {})
-        if editing.get('task') not in METAFILE_TASKS:
+        if editing.get('task') not in metafile_tasks():
             raise ValueError(f"config editing.task={editing.get('task')!r}; choose one of "
-                             f'{", ".join(METAFILE_TASKS)}')
+                             f'{", ".join(metafile_tasks())}')
         self.task = editing.pop('task')
+        self.spec = task_of(self.task)
         self.defaults = dict(ts=editing.get('ts'), patch_size=editing.get('patch_size', 8),
                              invert_mask=editing.get('invert_mask', False))
 
@@ -64,11 +70,11 @@ class ConsistencyEditingInferencer(BaseMMagicInferencer):
             raise ValueError(f'{self.task}: give the input image (img=PATH, demo: --img)')
         size = self.model.image_shape[-1]
         fit = self._param('fit')
-        if self.task == 'superres':
+        if 'patch_size' in self.spec.options:
             images = load_superres_input(img, size, self._param('patch_size'), fit)[None]
         else:
             images = load_image(img, size, fit)[None]
-        if self.task == 'inpaint':
+        if 'mask' in self.spec.options:
             if mask is None:
                 raise ValueError('inpainting needs mask=PATH (demo: --mask), white = fill')
             if mask in BUILTIN_MASKS and not osp.exists(mask):
@@ -82,9 +88,7 @@ class ConsistencyEditingInferencer(BaseMMagicInferencer):
 
     def forward(self, inputs: Dict):
         from ..editing import edit
-        kwargs = {}
-        if self.task == 'superres':
-            kwargs['patch_size'] = self._param('patch_size')
+        kwargs = {k: self._param(k) for k in self.spec.options if k in self.defaults}
         return edit(self.model, self.task, inputs['images'], mask=inputs['mask'],
                     labels=inputs['label'], ts=self._param('ts'), seed=self._param('seed'),
                     **kwargs)

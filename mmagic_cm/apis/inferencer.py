@@ -11,7 +11,7 @@ knows this plugin's models, read from this repository's metafiles:
   editing configs (``editing = dict(task=...)``) go to
   :class:`~.editing_inferencer.ConsistencyEditingInferencer` (``img``,
   ``mask``, ``label``);
-- checkpoints go through :mod:`mmagic_cm.checkpoint` (local file or URL,
+- checkpoints go through :mod:`mmagic_cm.files.checkpoint` (local file or URL,
   strict, one-line errors), not mmengine's http loader.
 
 Importing ``mmagic.apis`` costs seconds, so it is patched on import (a
@@ -19,13 +19,11 @@ post-import hook), not imported eagerly.
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import os.path as osp
 import sys
 from typing import Dict, Optional
 
-from ..zoo import (
+from ..files.zoo import (
     PLUGIN_MODELS,
     PluginModelError,
     choose_setting,
@@ -130,7 +128,7 @@ def patch_mmagic_inferencer(cls) -> None:
                 and osp.isfile(result_out_dir) and img is None:
             # MMagic writes the grid at the images' own size: 16-pixel digits
             # would make a grid nobody can look at
-            from ..images import zoom_image_file
+            from ..files.images import zoom_image_file
             zoom_image_file(result_out_dir, model.image_shape[-1])
         return result
 
@@ -180,25 +178,8 @@ def patch_inferencers() -> None:
     Inferencers._mmagic_cm_patched = True
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Post-import hook: patch ``MMagicInferencer`` once its module loads."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != TARGET_MODULE:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        self._loader = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        patch_mmagic_inferencer(module.MMagicInferencer)
+def _patch_imported() -> None:
+    patch_mmagic_inferencer(sys.modules[TARGET_MODULE].MMagicInferencer)
 
 
 def install_inferencer_hook() -> None:
@@ -207,5 +188,5 @@ def install_inferencer_hook() -> None:
     if module is not None and hasattr(module, 'MMagicInferencer'):
         patch_mmagic_inferencer(module.MMagicInferencer)
         return
-    if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    from ..registry.import_hooks import after_import
+    after_import(TARGET_MODULE, _patch_imported)

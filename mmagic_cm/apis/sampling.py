@@ -2,7 +2,7 @@
 
 :func:`sample_to_file` builds the model, checks every input before reading
 weights, draws the images (in one process, or in resumable shards across
-torchrun's processes, :mod:`mmagic_cm.shards`) and writes the ``.npz``
+torchrun's processes, :mod:`mmagic_cm.distributed.shards`) and writes the ``.npz``
 (``arr_0``: uint8 N x H x W x 3; ``arr_1``: int64 labels for
 class-conditional models) and an optional grid, atomically.
 """
@@ -17,9 +17,9 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from ..fileio import atomic_write, check_outputs, file_sha256
-from ..images import MIN_TILE, grid_format, save_grid
-from ..models.batching import memory_bytes
+from ..files.atomic import atomic_write, check_outputs, file_sha256
+from ..files.images import MIN_TILE, grid_format, save_grid
+from ..sampling.batching import memory_bytes
 from .build import build_from_config, default_device
 
 
@@ -76,9 +76,9 @@ def sample_to_file(job: SamplingJob) -> Dict:
         ValueError, FileNotFoundError, CheckpointError: bad input, found
         before any weights are read; nothing is written.
     """
-    from ..models.fast import check_compile_available
-    from ..models.settings import resolve_dtype
-    from ..shards import dist_env
+    from ..denoiser.fast import check_compile_available
+    from ..distributed.shards import dist_env
+    from ..sampling.settings import resolve_dtype
 
     t0 = time.perf_counter()
     model, cfg = build_from_config(job.config, job.checkpoint, job.cfg_options,
@@ -148,7 +148,7 @@ def write_samples(job: SamplingJob, images: np.ndarray, labels: Optional[np.ndar
 
 def check_sharding(job: SamplingJob, settings, num_samples: int) -> int:
     """The shard size of a sharded run; refuses what cannot be sharded."""
-    from ..shards import check_shard_size, default_shard_size
+    from ..distributed.shards import check_shard_size, default_shard_size
     if settings.generator == 'dummy':
         raise ValueError("--generator dummy draws from the global torch RNG, one stream "
                          'through the whole run that cannot be cut into shards; use '
@@ -165,7 +165,7 @@ def check_sharding(job: SamplingJob, settings, num_samples: int) -> int:
 def run_meta(job: SamplingJob, model, cfg, num_samples: int, shard_size: int,
              device: str) -> Dict:
     """Everything that decides a sharded run's images (compared on resume)."""
-    from ..checkpoint import find_local_file, is_url
+    from ..files.checkpoint import find_local_file, is_url
     model_cfg = cfg.model.to_dict()
     path = model.model_path  # the file's contents count, not its name
     model_cfg.pop('model_path', None)
@@ -192,7 +192,7 @@ def sample_sharded(job: SamplingJob, model, cfg, num_samples: int, device: str,
     the shard size a multiple of the batch size, the shards' batches are the
     single-process run's, so OUT equals its images ('determ', 'determ-indiv').
     """
-    from .. import shards
+    from ..distributed import shards
     if torch.device(device).type == 'cuda' and torch.device(device).index is not None:
         torch.cuda.set_device(torch.device(device))
     folder = shards.shard_folder(job.out)

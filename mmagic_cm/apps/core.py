@@ -10,12 +10,15 @@ answers the demo's requests one at a time (a lock, besides Gradio's queue):
 
 Inputs are what a page or an API client sends: image files (or arrays),
 labels as text ('7', 'king penguin', '145: king penguin'), ``ts`` as
-'0,22,39'. Bad input raises ``ValueError`` with a one-line message for the
-page; :mod:`.ui` shows it.
+'0,22,39' (the trigflow sampler: TrigFlow times, '1.3,1.1'), numbers as
+numbers or text. Any input, of any type, either works or raises
+``ValueError`` with a one-line message for the page; :mod:`.ui` shows it.
 """
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 import os.path as osp
 import threading
@@ -25,18 +28,24 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..editing import TASKS, edit
+from ..editing import edit, task_of
 from ..editing.io import fit_image as io_fit_image
 from ..editing.io import to_rgb
-from ..labels import imagenet_class_names, parse_labels
-from ..models.settings import SAMPLER_NAMES
-from ..zoo import default_config_root
+from ..files.zoo import default_config_root
+from ..sampling.labels import imagenet_class_names, parse_labels
+from ..sampling.samplers import sampler_names
 
-#: samplers of consistency models; EDM teachers take the others
-CM_SAMPLERS = ('onestep', 'multistep', 'trigflow')
-EDM_SAMPLERS = tuple(s for s in SAMPLER_NAMES if s not in CM_SAMPLERS)
 #: the label choice that draws seeded random classes
 RANDOM_LABEL = 'random'
+#: the most steps (network calls per image) one request may ask for
+MAX_STEPS = 1000
+#: interpolation: the most points one request may ask for
+MAX_POINTS = 64
+#: seeds are integers in [0, MAX_SEED] (what every generator takes)
+MAX_SEED = 2**32 - 1
+#: the TrigFlow time of sCM's two-step sampling; n steps without given times
+#: go from it down in even steps (:func:`trigflow_times`)
+TRIGFLOW_START = 1.1
 #: what the demo's image inputs may be
 ImageInput = Union[None, str, np.ndarray, 'PIL.Image.Image']  # noqa: F821
 
@@ -53,9 +62,129 @@ class DemoResult:
     captions: List[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        """'8 images · NFE 1 · 0.21 s · class 7' (the classes, when three or fewer)."""
         n = len(self.images)
-        return (f'{n} image{"s" if n != 1 else ""} · NFE {self.nfe} · '
-                f'{self.seconds:.2f} s')
+        text = f'{n} image{"s" if n != 1 else ""} · NFE {self.nfe} · {self.seconds:.2f} s'
+        classes = list(dict.fromkeys(c for c in self.captions if c))
+        if 1 <= len(classes) <= 3:
+            text += f' · class{"es" if len(classes) > 1 else ""} {", ".join(classes)}'
+        return text
+
+
+# ---------------------------------------------------------------- plain inputs
+def checked_int(value, name: str, low: Optional[int] = None, high: Optional[int] = None
+                ) -> int:
+    """An integer from a number or text (``'8'``, ``8.0``), within [low, high]."""
+    number = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+    if isinstance(number, bool) or not isinstance(number, numbers.Real) or \
+            not math.isfinite(number) or number != int(number):
+        raise ValueError(f'{name} must be an integer, got {value!r}')
+    number = int(number)
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = (f'in [{low}, {high}]' if low is not None and high is not None else
+                  f'>= {low}' if low is not None else f'<= {high}')
+        raise ValueError(f'{name} must be {bounds}, got {number}')
+    return number
+
+
+def checked_float(value, name: str, low: Optional[float] = None,
+                  high: Optional[float] = None, open_low: bool = False) -> float:
+    """A finite number from a number or text, within [low, high] (``open_low``: > low)."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, numbers.Real) or \
+            not math.isfinite(number):
+        raise ValueError(f'{name} must be a number, got {value!r}')
+    number = float(number)
+    if low is not None and (number <= low if open_low else number < low) or \
+            high is not None and number > high:
+        lo = '' if low is None else f'{"> " if open_low else ">= "}{low:g}'
+        hi = '' if high is None else f'<= {high:g}'
+        raise ValueError(f'{name} must be {" and ".join(x for x in (lo, hi) if x)}, '
+                         f'got {number:g}')
+    return number
+
+
+def checked_bool(value, name: str) -> bool:
+    """True/False (also 'true'/'false', 1/0)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ('true', 'false'):
+        return value.strip().lower() == 'true'
+    raise ValueError(f'{name} must be true or false, got {value!r}')
+
+
+def checked_choice(value, name: str, choices: Sequence):
+    """``value`` if it is one of ``choices`` (compared as text too)."""
+    for choice in choices:
+        if value == choice or isinstance(value, (str, numbers.Number)) and \
+                str(value).strip() == str(choice):
+            return choice
+    raise ValueError(f'{name} {value!r}: choose one of {", ".join(map(str, choices))}')
+
+
+def checked_seed(seed) -> int:
+    """A seed in [0, :data:`MAX_SEED`]; an empty box (None, '') is seed 0."""
+    if seed is None or isinstance(seed, str) and not seed.strip():
+        return 0
+    return checked_int(seed, 'seed', 0, MAX_SEED)
+
+
+def checked_text(value, name: str) -> str:
+    """Text (None: empty); numbers are written as text."""
+    if value is None:
+        return ''
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Number)):
+        raise ValueError(f'{name} must be text, got {type(value).__name__}')
+    return str(value)
+
+
+def trigflow_times(steps: int) -> Tuple[float, ...]:
+    """``steps - 1`` intermediate TrigFlow times for ``steps`` steps when none
+    are given: from :data:`TRIGFLOW_START` down in even steps (sCM's 1.1 for
+    two steps; 1.1, 0.55 for three; ...)."""
+    return tuple(round(TRIGFLOW_START * (steps - i) / (steps - 1), 6)
+                 for i in range(1, steps))
+
+
+def parse_trigflow_times(text: str, steps: Optional[int]) -> Tuple[int, Tuple[float, ...]]:
+    """``(steps, times)`` of the trigflow sampler from the page's ts box: given
+    times (``'1.3,1.1'``: ``steps`` must be their number + 1, or empty), else
+    :func:`trigflow_times` of ``steps`` (default 2)."""
+    text = text.strip()
+    if not text:
+        steps = 2 if steps is None else steps
+        return steps, trigflow_times(steps)
+    try:
+        times = tuple(float(t) for t in text.replace(' ', ',').split(',') if t)
+    except ValueError:
+        raise ValueError(f'ts {text!r}: the trigflow sampler takes TrigFlow times, numbers '
+                         'in (0, π/2) that decrease, e.g. "1.3,1.1" (or leave it empty)'
+                         ) from None
+    if not times or any(not 0 < t < math.pi / 2 for t in times) or \
+            any(b >= a for a, b in zip(times, times[1:])):
+        raise ValueError(f'ts {text!r}: TrigFlow times must decrease strictly within '
+                         '(0, π/2), e.g. "1.3,1.1" (or leave ts empty)')
+    if steps is not None and steps != len(times) + 1:
+        raise ValueError(f'{steps} trigflow steps take {steps - 1} TrigFlow time'
+                         f'{"s" if steps != 2 else ""} in ts, got {len(times)} ({text}); '
+                         f'set Steps to {len(times) + 1} or leave ts empty')
+    return len(times) + 1, times
 
 
 class _CountingDenoiser:
@@ -97,19 +226,26 @@ def sample_images_folder() -> Optional[str]:
 def open_image(value: ImageInput, what: str = 'image'):
     """A PIL RGB image from a file path, an array or a PIL image."""
     from PIL import Image, UnidentifiedImageError
-    if value is None:
+    if isinstance(value, dict) and isinstance(value.get('path'), str):
+        value = value['path']  # a file as Gradio describes it
+    if value is None or isinstance(value, str) and not value.strip():
         raise ValueError(f'no {what}: upload one (PNG or JPEG) or pick a sample')
     if isinstance(value, (str, os.PathLike)):
         try:
             img = Image.open(value)
             img.load()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ValueError(f'{what} {osp.basename(str(value))}: no such file') from None
-        except (UnidentifiedImageError, OSError, ValueError):
+        except Image.DecompressionBombError:
+            raise ValueError(f'{what} {osp.basename(str(value))} is too large (over '
+                             f'{Image.MAX_IMAGE_PIXELS:,} pixels)') from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
             raise ValueError(f'{what} {osp.basename(str(value))} is not a readable image; '
                              'give a PNG or JPEG file') from None
     elif isinstance(value, np.ndarray):
         arr = value
+        if arr.dtype.kind not in 'biuf':
+            raise ValueError(f'{what} has {arr.dtype} values; expected numbers')
         if arr.dtype != np.uint8:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -118,8 +254,10 @@ def open_image(value: ImageInput, what: str = 'image'):
             raise ValueError(f'{what} has shape {value.shape}; expected (H, W), (H, W, 3) '
                              'or (H, W, 4)')
         img = Image.fromarray(arr)
-    else:
+    elif isinstance(value, Image.Image):
         img = value
+    else:
+        raise ValueError(f'{what}: expected an image file, got {type(value).__name__}')
     return to_rgb(img)
 
 
@@ -219,7 +357,7 @@ def write_downloads(result: DemoResult, folder: str, stem: str = 'samples'
     and ``<stem>.png`` (a grid) in ``folder``; returns their paths."""
     from PIL import Image
 
-    from ..images import make_grid
+    from ..files.images import make_grid
     os.makedirs(folder, exist_ok=True)
     npz = osp.join(folder, f'{stem}.npz')
     arrays = [result.images] + ([] if result.labels is None else [result.labels])
@@ -249,7 +387,7 @@ class DemoApp:
     def from_config(cls, config: str, checkpoint: Optional[str] = None,
                     device: Optional[str] = None, **kwargs) -> DemoApp:
         """Build the model and read its weights now (a bad checkpoint fails
-        here, with :class:`~mmagic_cm.checkpoint.CheckpointError`)."""
+        here, with :class:`~mmagic_cm.files.checkpoint.CheckpointError`)."""
         from ..apis import init_model
         model = init_model(config, checkpoint=checkpoint, device=device)
         model.materialize()
@@ -273,7 +411,8 @@ class DemoApp:
 
     @property
     def samplers(self) -> Tuple[str, ...]:
-        return CM_SAMPLERS if self.is_consistency else EDM_SAMPLERS
+        """The registered samplers of this model's kind (consistency or EDM)."""
+        return sampler_names(consistency=self.is_consistency)
 
     @property
     def default_sampler(self) -> str:
@@ -314,8 +453,13 @@ class DemoApp:
     def parse_label(self, label, allow_random: bool = False) -> Optional[List[int]]:
         """Class indices from text ('7', '3,8', 'king penguin', '145: king penguin');
         None for unconditional models (and for 'random' or nothing when allowed)."""
-        if isinstance(label, (int, np.integer)):
+        if isinstance(label, (bool, np.bool_)):
+            raise ValueError(f'class must be text such as "7", got {label!r}')
+        if isinstance(label, (int, np.integer)) or isinstance(label, float) and \
+                label.is_integer():
             label = str(int(label))
+        if label is not None and not isinstance(label, str):
+            raise ValueError(f'class must be text such as "7", got {label!r}')
         empty = label is None or isinstance(label, str) and label.strip().lower() in (
             '', RANDOM_LABEL)
         if empty:
@@ -340,33 +484,35 @@ class DemoApp:
         return str(label)
 
     def _checked_count(self, num: int) -> int:
-        try:
-            num = int(num)
-        except (TypeError, ValueError):
-            raise ValueError(f'number of images must be an integer, got {num!r}') from None
-        if not 1 <= num <= self.max_images:
-            raise ValueError(f'number of images must be in [1, {self.max_images}], got {num}')
-        return num
+        return checked_int(num, 'number of images', 1, self.max_images)
 
     # ------------------------------------------------------------ requests
     def generate(self, num_images: int = 1, label=None, seed: int = 0,
                  sampler: Optional[str] = None, steps: Optional[int] = None,
                  ts: Optional[str] = None, progress: bool = False) -> DemoResult:
         """Sample ``num_images`` images of ``label`` (None/'random': seeded random
-        classes); ``sampler`` of :attr:`samplers`; ``ts``/``steps`` for multistep."""
+        classes); ``sampler`` of :attr:`samplers`; ``steps`` and ``ts``: multistep
+        grid size and indices; trigflow: steps and ``steps - 1`` TrigFlow times
+        (empty ts: :func:`trigflow_times`; no steps either: sCM's two steps at
+        1.1); the other samplers: steps. ``seed``: None or '' is 0."""
         num = self._checked_count(num_images)
         labels = self.parse_label(label, allow_random=True)
-        sampler = sampler or self.default_sampler
-        if sampler not in self.samplers:
+        if sampler is None or isinstance(sampler, str) and not sampler.strip():
+            sampler = self.default_sampler
+        if not isinstance(sampler, str) or sampler.strip() not in self.samplers:
             raise ValueError(f'sampler {sampler!r} does not fit this model; choose one of '
                              f'{", ".join(self.samplers)}')
-        overrides = dict(sampler=sampler, seed=int(seed))
-        if steps not in (None, ''):
-            overrides['steps'] = int(steps)
+        sampler = sampler.strip()
+        overrides = dict(sampler=sampler, seed=checked_seed(seed))
+        steps = None if steps is None or isinstance(steps, str) and not steps.strip() \
+            else checked_int(steps, 'steps', 1, MAX_STEPS)
+        ts = checked_text(ts, 'ts')
+        if steps is not None:
+            overrides['steps'] = steps
         if sampler == 'multistep':
-            overrides['ts'] = ts if ts and str(ts).strip() else self.default_ts
-        if sampler == 'trigflow' and 'steps' not in overrides:
-            overrides['steps'] = 2  # sCM's two steps at the default TrigFlow time 1.1
+            overrides['ts'] = ts if ts.strip() else self.default_ts
+        if sampler == 'trigflow':  # the ts box holds TrigFlow times (empty: from steps)
+            overrides['steps'], overrides['trig_ts'] = parse_trigflow_times(ts, steps)
         with self.lock, count_network_calls(self.model) as calls:
             self.model.settings(**overrides)  # bad settings fail before any work
             start = time.perf_counter()
@@ -383,7 +529,7 @@ class DemoApp:
              num_points: int = 8, seed: int = 0, ts: Optional[str] = None,
              steps: Optional[int] = None, fit: str = 'resize', progress: bool = False
              ) -> DemoResult:
-        """Edit one image (``task`` of :data:`~mmagic_cm.editing.TASKS`).
+        """Edit one image (``task``: a registered one, :func:`~mmagic_cm.editing.task_names`).
 
         Args:
             image: file path, uint8 array or PIL image; another size is fitted
@@ -394,46 +540,60 @@ class DemoApp:
             label: the class (interpolate: 'a,b' or one).
             ts: grid indices ('0,10,20,30,39'); empty: the library's default
                 (interpolate: one step).
+            seed: an integer in [0, 2**32); None or '': 0.
         """
-        if task not in TASKS:
-            raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
+        spec = task_of(task)
         if not self.is_consistency:
             raise ValueError('editing needs a consistency model (CD or CT); this one is an '
                              'EDM teacher: start the demo with a CD or CT config')
+        # every setting checked before any image is read or the model runs
+        fit = checked_choice('resize' if fit is None or fit == '' else fit, 'fit',
+                             ('resize', 'center-crop', 'none'))
+        seed = checked_seed(seed)
+        ts = checked_text(ts, 'ts')
+        steps = None if steps is None or isinstance(steps, str) and not steps.strip() \
+            else checked_int(steps, 'steps', 2, MAX_STEPS)
+        if 'patch_size' in spec.options:
+            patch_size = checked_int(patch_size, 'patch size')
+            if patch_size not in self.patch_sizes():
+                raise ValueError(f'patch size {patch_size}: choose one of '
+                                 f'{", ".join(map(str, self.patch_sizes()))} (divisors of '
+                                 f'{self.size} below it)')
+        if 'sigma' in spec.options:
+            if sigma is None or isinstance(sigma, str) and not sigma.strip():
+                raise ValueError(f'{task} needs a noise level sigma')
+            sigma = checked_float(sigma, 'sigma', 0.0, self.model.precond.sigma_max,
+                                  open_low=True)
+        if 'add_noise' in spec.options:
+            add_noise = checked_bool(add_noise, 'add_noise')
+        if 'num_points' in spec.options:
+            num_points = checked_int(num_points, 'number of points', 2, MAX_POINTS)
         labels = self.parse_label(label)
-        if task == 'interpolate':
+        if not spec.takes_images:
             if labels is not None and len(labels) not in (1, 2):
                 raise ValueError('interpolation takes one class or two (start, end)')
             images = None
         else:
             if labels is not None and len(labels) != 1:
                 raise ValueError('give one class for the image')
-            if task == 'superres':
-                images = read_superres_input(image, self.size, int(patch_size), fit)
+            if 'patch_size' in spec.options:  # patch-mean images of size/patch_size too
+                images = read_superres_input(image, self.size, patch_size, fit)
             else:
                 images = read_image(image, self.size, fit)
             images = images[None]
-        if task == 'inpaint':
+        if 'mask' in spec.options:
             if mask is None or isinstance(mask, str) and not mask.strip():
                 raise ValueError('brush the region to fill (or pick a built-in mask) first')
             mask = read_mask(mask, self.size, fit)
             if isinstance(mask, np.ndarray) and not (mask == 0).any():
                 raise ValueError('the mask is empty: brush the region to fill first')
-        if task in ('denoise', 'stroke') and sigma is None:
-            raise ValueError(f'{task} needs a noise level sigma')
-        kwargs = dict(labels=labels, ts=ts if ts and str(ts).strip() else None, seed=int(seed),
+        kwargs = dict(labels=labels, ts=ts if ts.strip() else None, seed=seed,
                       progress=progress)
-        if steps not in (None, ''):
-            kwargs['steps'] = int(steps)
-        if task == 'inpaint':
-            kwargs['mask'] = mask
-        elif task == 'superres':
-            kwargs['patch_size'] = int(patch_size)
-        elif task in ('denoise', 'stroke'):
-            kwargs['sigma'] = float(sigma)
-            kwargs['add_noise'] = bool(add_noise) if task == 'denoise' else False
-        elif task == 'interpolate':
-            kwargs['num_points'] = int(num_points)
+        if steps is not None:
+            kwargs['steps'] = steps
+        given = dict(mask=mask, patch_size=patch_size, sigma=sigma, add_noise=add_noise,
+                     num_points=num_points)
+        kwargs.update({k: given[k] for k in spec.options})
         with self.lock, count_network_calls(self.model) as calls:
             start = time.perf_counter()
             res = edit(self.model, task, images, **kwargs)

@@ -7,7 +7,8 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.JPEG')
+from ..files.images import IMAGE_EXTENSIONS
+
 #: a check that takes longer says how long (seconds)
 SLOW_CHECK_S = 10.0
 #: bad files named in the error (the count says how many more)
@@ -79,7 +80,7 @@ def check_image_folder(folder: str) -> int:
     if not osp.isdir(folder):
         raise FileNotFoundError(f'dataset folder not found: {folder}')
     files = [osp.join(d, f) for d, _, names in sorted(os.walk(folder)) for f in sorted(names)
-             if f.endswith(IMAGE_EXTENSIONS)]
+             if f.lower().endswith(IMAGE_EXTENSIONS)]
     if not files:
         raise ValueError(f'dataset folder {folder} holds no images '
                          f'({", ".join(IMAGE_EXTENSIONS[:5])}, ...)')

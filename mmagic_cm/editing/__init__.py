@@ -4,6 +4,7 @@
   patch means) and the replacement step;
 - :mod:`.algorithms`: the editing loops as plain functions of a denoiser;
 - :mod:`.masks`, :mod:`.io`: built-in masks, reading images and masks;
+- :mod:`.tasks`: the tasks, one class each, registered in ``EDITING_TASKS``;
 - :mod:`.api`: :func:`edit`, the same with a ``ConsistencyModel``, batches,
   labels and seeded generators.
 """
@@ -18,11 +19,13 @@ from .algorithms import (
                          stroke,
                          superres,
 )
-from .api import DEFAULT_TS, TASKS, EditResult, edit
+from .api import DEFAULT_TS, EditResult, edit
 from .operators import Colorize, Inpaint, SuperResolution
+from .tasks import EditingTask, task_names, task_of
 
 __all__ = [
-    'DEFAULT_TS', 'TASKS', 'EditResult', 'edit', 'Colorize', 'Inpaint', 'SuperResolution',
+    'DEFAULT_TS', 'EditResult', 'EditingTask', 'edit', 'task_names', 'task_of', 'Colorize',
+    'Inpaint', 'SuperResolution',
     'class_weights', 'colorize', 'denoise', 'edit_with_operator', 'inpaint', 'interpolate',
     'slerp', 'stroke', 'superres'
 ]

@@ -3,8 +3,8 @@
 Each takes a denoiser ``D(x, sigma)`` that clamps to [-1, 1] (as
 ``ConsistencyModel.sampling_denoiser`` gives it), images (N, C, H, W) in [-1, 1],
 grid indices ``ts`` of a ``steps``-point Karras grid (as the multistep
-sampler) and a noise generator of :mod:`mmagic_cm.models.noise`. They run
-:func:`~mmagic_cm.models.samplers.sample_consistency` with a replacement
+sampler) and a noise generator of :mod:`mmagic_cm.sampling.noise`. They run
+:func:`~mmagic_cm.sampling.samplers.sample_consistency` with a replacement
 step, the paper's Algorithm 4, and return ``(edited, observed)``: the
 result, unclamped like the samplers' output, and the input as the task saw
 it (masked, grey, patch means, noised).
@@ -20,8 +20,8 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from ..models.samplers import DenoiserFn, sample_consistency
-from ..models.sigmas import ts_to_sigmas
+from ..denoiser.sigmas import ts_to_sigmas
+from ..sampling.samplers import DenoiserFn, sample_consistency
 from .operators import Colorize, Inpaint, Operator, SuperResolution
 
 

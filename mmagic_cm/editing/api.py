@@ -14,20 +14,14 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..images import from_uint8, to_uint8
-from ..labels import LabelSpec, expand_labels, parse_labels
-from ..models.batching import memory_bytes, pad_rows, run_batches
-from ..models.noise import get_generator
-from ..models.sigmas import check_ts
+from ..denoiser.sigmas import check_ts
+from ..files.images import from_uint8, to_uint8
+from ..sampling.batching import memory_bytes, pad_rows, run_batches
+from ..sampling.labels import LabelSpec, expand_labels, parse_labels
+from ..sampling.noise import get_generator
 from . import algorithms
-from .io import check_mask
-from .masks import builtin_mask
-from .operators import SuperResolution
+from .tasks import task_names, task_of  # noqa: F401  (task_names re-exported)
 
-#: the tasks of :func:`edit` (and ``tools/edit.py --task``)
-TASKS = ('inpaint', 'colorize', 'superres', 'denoise', 'interpolate', 'stroke')
-#: tasks that take input images
-IMAGE_TASKS = ('inpaint', 'colorize', 'superres', 'denoise', 'stroke')
 #: grid indices of the 40-point Karras grid used when neither the call nor
 #: a multistep config gives ``ts`` (chosen on the digits model, see README)
 DEFAULT_TS = (0, 10, 20, 30, 39)
@@ -101,7 +95,7 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
 
     Args:
         model: a consistency model (CD or CT).
-        task: one of :data:`TASKS`.
+        task: a registered task's name (:func:`~.tasks.task_names`).
         images: (N, C, H, W) float in [-1, 1] or uint8 (N, H, W, 3); not for
             'interpolate'. Colorize: colour or grey (R = G = B) images;
             superres: full-size images (their patch means are kept).
@@ -125,8 +119,7 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     Returns:
         :class:`EditResult`.
     """
-    if task not in TASKS:
-        raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
+    spec = task_of(task)
     if not model.is_consistency_model:
         raise ValueError('editing needs a consistency model (CD, CT, ECT, sCT, sCD); this '
                          'config is an EDM teacher')
@@ -140,7 +133,7 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     grid = dict(steps=steps, sigma_min=p.sigma_min, sigma_max=p.sigma_max, rho=p.rho)
     shape = model.image_shape
 
-    if task == 'interpolate':
+    if not spec.takes_images:  # interpolation starts from noise
         return _interpolate(model, settings, labels, None if one_step else ts, grid,
                             num_points, seed, generator, progress)
     if images is None:
@@ -148,19 +141,8 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
     images = _as_images(images, shape)
     n = len(images)
     y = _edit_labels(model, labels, n)
-    if task in ('denoise', 'stroke') and sigma is None:
-        raise ValueError(f'task {task!r} needs sigma (the noise level, images in [-1, 1])')
-    if task == 'inpaint':
-        if mask is None:
-            raise ValueError("inpainting needs a mask: a built-in name (e.g. 'bottom') or "
-                             '0/1 values, 1 = keep')
-        if isinstance(mask, str):
-            mask = builtin_mask(mask, shape[-1], seed)
-        mask = check_mask(mask, shape[-1])
-        if mask.shape[0] not in (1, n):
-            raise ValueError(f'{mask.shape[0]} masks for {n} images: give one or one each')
-    if task == 'superres':
-        SuperResolution(patch_size).check_size(images)
+    prepared = spec.prepare(images, shape, seed, mask=mask, patch_size=patch_size, sigma=sigma,
+                            add_noise=add_noise)
 
     bs = min(settings.batch_size, n)  # no padding beyond the images given
     # indices of this call's images, whatever torch.distributed says
@@ -172,34 +154,15 @@ def edit(model, task: str, images=None, *, mask: Union[str, torch.Tensor, np.nda
             return pad_rows(t[first:first + count], bs).to(device)
 
         cond = {} if y is None else {'y': batch_of(y)}
-        extra = dict(ts=ts, progress=progress, **grid)
-        if task == 'inpaint':
-            extra['mask'] = (batch_of(mask) if mask.shape[0] == n else mask.to(device))
-        elif task == 'superres':
-            extra['patch_size'] = patch_size
-        elif task in ('denoise', 'stroke'):
-            extra['sigma'] = sigma
+        extra = dict(ts=ts, progress=progress, **grid,
+                     **spec.batch_options(prepared, batch_of, n, device))
         with model.unet_in_eval_mode():
-            out, obs = _edit_batch(task, partial(denoiser, **cond), batch_of(images), gen,
-                                   p.sigma_max, add_noise, extra)
+            out, obs = spec.run(partial(denoiser, **cond), batch_of(images), gen, p.sigma_max,
+                                extra)
         return to_uint8(out), to_uint8(obs)
 
     outs, observed = run_batches(make, gen, n, bs)
     return EditResult(outs, observed, None if y is None else y.numpy())
-
-
-def _edit_batch(task: str, denoiser, batch: torch.Tensor, gen, sigma_max: float,
-                add_noise: bool, extra: dict):
-    """One batch of an image task: ``(edited, observed)``."""
-    if task in ('inpaint', 'colorize', 'superres'):
-        x = gen.randn(*batch.shape, device=batch.device) * sigma_max
-        return getattr(algorithms, task)(denoiser, batch, x=x, generator=gen, **extra)
-    sigma = float(extra.pop('sigma'))
-    if task == 'stroke':
-        return algorithms.stroke(denoiser, batch, sigma, gen, **extra)
-    if add_noise:
-        batch = batch + gen.randn(*batch.shape, device=batch.device) * sigma
-    return algorithms.denoise(denoiser, batch, sigma, gen, **extra)
 
 
 def _interpolate(model, settings, labels, ts, grid, num_points, seed, generator, progress

@@ -14,9 +14,8 @@ from typing import List, Sequence, Union
 import numpy as np
 import torch
 
-from ..images import from_uint8
+from ..files.images import IMAGE_EXTENSIONS, from_uint8
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 #: how an image of another size is made to fit the model
 FIT_MODES = ('none', 'resize', 'center-crop')
 
@@ -243,14 +242,14 @@ def write_edit_results(out_dir: str, names: List[str], result) -> None:
     All or nothing: the PNGs are written into a staging folder beside
     ``out_dir``, with links to (or copies of) the other files already in
     ``out_dir``, and that complete folder then takes its place
-    (:func:`~mmagic_cm.fileio.replace_path`). Files of the same names are
+    (:func:`~mmagic_cm.files.atomic.replace_path`). Files of the same names are
     replaced, others kept; a failure anywhere leaves ``out_dir`` exactly as
     it was.
     """
     from PIL import Image
 
-    from ..fileio import _umask, replace_path
-    from ..images import save_grid
+    from ..files.atomic import _umask, replace_path
+    from ..files.images import save_grid
     path = check_out_dir(out_dir)
     os.makedirs(osp.dirname(path), exist_ok=True)
     stage = tempfile.mkdtemp(dir=osp.dirname(path), prefix=f'.{osp.basename(path)[:100]}.edit-')

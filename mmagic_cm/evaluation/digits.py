@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import read_checkpoint
 from ..datasets.digits import NUM_CLASSES, load_digits_arrays
-from ..images import from_uint8
+from ..files.checkpoint import read_checkpoint
+from ..files.images import from_uint8
 
 CLASSIFIER_PATH = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'weights',
                            'digits', 'classifier.pt')

@@ -14,7 +14,7 @@ from typing import List
 import numpy as np
 import torch
 
-from ..images import from_uint8, save_grid, to_uint8
+from ..files.images import from_uint8, save_grid, to_uint8
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:

@@ -12,7 +12,7 @@ import os
 import os.path as osp
 from typing import List, Tuple
 
-from ..checkpoint import CheckpointError, resolve_checkpoint
+from ..files.checkpoint import CheckpointError, resolve_checkpoint
 
 TERO_INCEPTION_URL = ('https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/'
                       'metrics/inception-2015-12-05.pt')

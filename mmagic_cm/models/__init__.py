@@ -1,20 +1,15 @@
-"""Models: the network (``unet``), preconditioning and D(x, σ) (``precond``),
-sigma schedules (``sigmas``), TrigFlow time (``trigflow``), samplers, noise
-generators, sampling settings, lazy weights, fast paths, and the mmengine model
-(``consistency_model``)."""
-from .consistency_model import ConsistencyModel, to_uint8_nhwc
-from .noise import GENERATORS, get_generator
-from .precond import Denoiser, KarrasDenoiser, KarrasPrecond
-from .samplers import SAMPLERS, karras_sample
-from .settings import SamplingSettings, resolve_dtype
-from .sigmas import check_ts, get_sigmas_karras, karras_sigma, sampling_sigmas
-from .trigflow import TrigFlowPrecond, sigma_to_trig, trig_to_sigma, trigflow_network
-from .unet import ConsistencyUNetModel
+"""The mmengine/MMagic model: ``ConsistencyModel``, its lazy weights and data preprocessor.
+
+- :mod:`.consistency_model`: :class:`ConsistencyModel` (sampling, training
+  state, MMagic's generation outputs);
+- :mod:`.weights`: where the UNet's weights come from (lazy, meta-device
+  loading, checkpoint matching, :func:`build_unet`);
+- :mod:`.preprocessor`: MMagic's ``DataPreprocessor``, built when first used.
+
+The network and preconditioning are in :mod:`mmagic_cm.denoiser`, the
+samplers in :mod:`mmagic_cm.sampling`.
+"""
+from .consistency_model import ConsistencyModel
 from .weights import build_unet
 
-__all__ = [
-    'ConsistencyModel', 'ConsistencyUNetModel', 'Denoiser', 'KarrasDenoiser', 'KarrasPrecond',
-    'SAMPLERS', 'GENERATORS', 'SamplingSettings', 'build_unet', 'check_ts', 'get_generator',
-    'get_sigmas_karras', 'karras_sample', 'karras_sigma', 'resolve_dtype', 'sampling_sigmas',
-    'to_uint8_nhwc', 'TrigFlowPrecond', 'sigma_to_trig', 'trig_to_sigma', 'trigflow_network'
-]
+__all__ = ['ConsistencyModel', 'build_unet']

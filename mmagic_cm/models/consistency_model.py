@@ -1,16 +1,18 @@
 """``ConsistencyModel``: the mmengine model, read top to bottom as a pipeline.
 
-    noise --(generator, noise.py)--> x_T = σ_max · z
-          --(sampler, samplers.py, over sigmas.py's levels)--> calls D(x, σ)
-          --(Denoiser, precond.py: the UNet, unet.py, inside EDM's scalings)--> x_0
-          --(images.to_uint8)--> uint8 images
+    noise --(generator, sampling/noise.py)--> x_T = σ_max · z
+          --(sampler, sampling/samplers.py, over the levels of
+             denoiser/sigmas.py)--> calls D(x, σ)
+          --(Denoiser, denoiser/precond.py: the UNet, denoiser/unet.py,
+             inside EDM's scalings)--> x_0
+          --(to_uint8, files/images.py)--> uint8 images
 
 The pieces around it, each in its own module: sampling settings
-(:mod:`.settings`), lazy weights and checkpoint matching (:mod:`.weights`),
-the fast inference paths (:mod:`.fast`), the batching loop
-(:mod:`.batching`). Training objectives are registered modules built from
-``train_cfg`` by name (:mod:`mmagic_cm.training.objectives`); this module
-never imports them.
+(:mod:`mmagic_cm.sampling.settings`), lazy weights and checkpoint matching
+(:mod:`.weights`), the fast inference paths (:mod:`mmagic_cm.denoiser.fast`),
+the batching loop (:mod:`mmagic_cm.sampling.batching`). Training objectives
+are registered modules built from ``train_cfg`` by name
+(:mod:`mmagic_cm.training.objectives`); this module never imports them.
 """
 from __future__ import annotations
 
@@ -25,24 +27,24 @@ from mmengine.dist import get_rank
 from mmengine.model import BaseModel, ExponentialMovingAverage
 from torch import nn
 
-from ..checkpoint import ema_key
-from ..images import to_uint8
-from ..labels import LabelSpec, expand_labels, labels_of_data_samples, parse_labels
-from ..registry import MODELS
-from .batching import pad_rows, run_batches
-from .exported import ExportedDenoiser, is_exported_file
-from .fast import AutocastNet, InferenceUNets
-from .noise import get_generator
-from .precond import (
+from ..denoiser.fast import AutocastNet, InferenceUNets
+from ..denoiser.precond import (
     Denoiser,
     KarrasPrecond,
     build_precond,
-    merge_precond_configs,
+    refuse_renamed,
     uses_boundary_condition,
 )
+from ..export.runtime import ExportedDenoiser, is_exported_file
+from ..files.checkpoint import ema_key
+from ..files.images import to_uint8
+from ..registry import MODELS
+from ..sampling.batching import pad_rows, run_batches
+from ..sampling.labels import LabelSpec, expand_labels, labels_of_data_samples, parse_labels
+from ..sampling.noise import get_generator
+from ..sampling.samplers import karras_sample
+from ..sampling.settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
 from .preprocessor import DeferredPreprocessor
-from .samplers import karras_sample
-from .settings import DTYPES, SamplingSettings, resolve_dtype  # noqa: F401  (re-exported)
 from .weights import (  # noqa: F401  (LOCAL_CHECKPOINT_HINT re-exported)
     LOCAL_CHECKPOINT_HINT,
     LazyWeightsMixin,
@@ -61,19 +63,13 @@ OBJECTIVES = {'edm': 'EDMObjective', 'consistency_distillation': 'ConsistencyDis
 MODEL_TRAIN_KEYS = ('ema_rates', 'seed', 'init_from')
 
 
-def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
-    """Deprecated name of :func:`mmagic_cm.images.to_uint8`."""
-    return to_uint8(images)
-
-
 @MODELS.register_module()
 class ConsistencyModel(LazyWeightsMixin, BaseModel):
     """A consistency model (or its EDM teacher): sampling, and training with ``train_cfg``.
 
     Args:
         unet: UNet config (``ConsistencyUNetModel``) or module.
-        precond: ``KarrasPrecond`` config or object (sigma range, rho);
-            ``denoiser`` is its old name.
+        precond: ``KarrasPrecond`` config or object (sigma range, rho).
         model_path: the weights sampling reads (released ``.pt``, project
             checkpoint, path or URL), read on first use; ``''``/None: random
             init. Training never starts from it (see ``train_cfg``).
@@ -91,7 +87,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             for ``model_path``).
         data_preprocessor: MMagic ``DataPreprocessor`` config (images in
             [0, 255] <-> [-1, 1]).
-        **settings: sampling settings (:class:`~.settings.SamplingSettings`):
+        **settings: sampling settings (:class:`~mmagic_cm.sampling.settings.SamplingSettings`):
             sampler, steps, ts, generator, seed, batch_size, clip_denoised,
             s_churn, s_tmin, s_tmax, s_noise, dtype, channels_last, compile.
     """
@@ -100,7 +96,8 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                  training_mode: str = 'consistency_distillation',
                  sample_ema: Optional[float] = None, train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 denoiser=None, **settings):
+                 **settings):
+        refuse_renamed(settings, 'model.')
         if data_preprocessor is None:
             data_preprocessor = dict(type='DataPreprocessor', mean=[127.5] * 3,
                                      std=[127.5] * 3)
@@ -112,7 +109,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.training_mode = training_mode
         self.sample_settings = SamplingSettings(**settings)
         self.precond: KarrasPrecond = build_precond(
-            merge_precond_configs(precond, denoiser),
+            precond,
             boundary_condition=uses_boundary_condition(training_mode))
         self.model_path = model_path or None
         self.sample_ema = sample_ema
@@ -142,8 +139,9 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         objective.setdefault('type', OBJECTIVES.get(self.training_mode))
         self.register_buffer('train_step_count', torch.zeros((), dtype=torch.long))
         check_objective_keys(objective)
-        self.objective = MODELS.build(
-            dict(objective, online=self.unet, precond=self.precond, unet_cfg=unet_cfg))
+        self._objective_cfg = dict(objective, online=self.unet, precond=self.precond,
+                                   unet_cfg=unet_cfg)
+        self.objective = MODELS.build(self._objective_cfg)
         self.ema_rates = tuple(float(r) for r in tc.get('ema_rates', ()))
 
     def ensure_training_copies(self) -> None:
@@ -161,6 +159,17 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
             ema_key(r): ExponentialMovingAverage(self.unet, momentum=1 - r)
             for r in self.ema_rates
         }).requires_grad_(False)
+
+    def training_copy_prefixes(self) -> Tuple[str, ...]:
+        """Parameter-name prefixes of the training copies (the EMA and target
+        networks): never optimised. A one-process or DDP run builds its
+        optimizer before they exist; under FSDP they must exist before the
+        model is wrapped, and the optimizer leaves them out
+        (:mod:`mmagic_cm.training.fsdp`)."""
+        if not self.trainable:
+            return ()
+        return ('ema_unets.', *(f'objective.{name}.' for name in
+                                getattr(self.objective, 'copy_names', ())))
 
     # ------------------------------------------------------------------ facts
     @property
@@ -202,11 +211,11 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
     def sampling_denoiser(self, settings: Optional[SamplingSettings] = None
                           ) -> Union[Denoiser, ExportedDenoiser]:
         """D(x, σ) as sampling runs it: the sampling UNet prepared for the
-        settings' dtype/channels_last/compile (:mod:`.fast`), clamping to
-        [-1, 1] if ``clip_denoised``. Call it as ``D(x, sigma, y=labels)``.
-        For an exported ``model_path`` (``.onnx``/``.xml``): ONNX Runtime or
-        OpenVINO runs D (:mod:`.exported`); dtype, channels_last and compile
-        are the file's."""
+        settings' dtype/channels_last/compile (:mod:`mmagic_cm.denoiser.fast`),
+        clamping to [-1, 1] if ``clip_denoised``. Call it as ``D(x, sigma,
+        y=labels)``. For an exported ``model_path`` (``.onnx``/``.xml``): ONNX
+        Runtime or OpenVINO runs D (:mod:`mmagic_cm.export.runtime`); dtype,
+        channels_last and compile are the file's."""
         s = settings or self.sample_settings
         if is_exported_file(self.model_path):
             self.materialize()
@@ -379,7 +388,11 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         """Sampling model: its weights (``model_path``, else random). Training
         model (the start of training): random init, then the online network
         from ``train_cfg.init_from`` or the objective (CD: the teacher); the
-        target and EMA copies from the online network."""
+        target and EMA copies from the online network. The objective's
+        learned parts (sCT/sCD's weighting u(t)) are drawn here too, after the
+        UNet: a run's random init then depends on the seed only, not on when
+        the runner built the model (mmengine's FlexibleRunner, used for FSDP,
+        builds it after the data loader, its Runner before)."""
         if not self.trainable:
             if self.model_path:
                 self.materialize()
@@ -387,6 +400,7 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                 super().init_weights()
             return
         super().init_weights()
+        self._init_learned_objective_parts()
         init_from = self.train_cfg.get('init_from')
         if init_from:
             from .weights import load_unet_from
@@ -396,6 +410,16 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         self.ensure_training_copies()
         self.copy_unet_to_training_copies()
         self._model_path_unread = False
+
+    @torch.no_grad()
+    def _init_learned_objective_parts(self) -> None:
+        """The objective's trainable parameters as a newly built objective draws them now."""
+        learned = [(n, p) for n, p in self.objective.named_parameters() if p.requires_grad]
+        if not learned:
+            return
+        fresh = dict(MODELS.build(self._objective_cfg).named_parameters())
+        for name, param in learned:
+            param.copy_(fresh[name])
 
     def copy_unet_to_training_copies(self) -> None:
         if not self.trainable:
@@ -449,22 +473,6 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
                 return None
             return torch.randint(0, self.num_classes, (num, ))
         return torch.tensor(expand_labels(parsed, num), dtype=torch.long)
-
-    # ------------------------------------------------------------------ old names
-    @property
-    def denoiser(self) -> KarrasPrecond:
-        """Deprecated name of :attr:`precond`."""
-        return self.precond
-
-    def denoise_fn(self, model_kwargs: Optional[Dict] = None, clip_denoised: bool = True,
-                   dtype: torch.dtype = torch.float32, channels_last: Optional[bool] = None,
-                   compile: Union[bool, str, None] = None):
-        """Deprecated: :meth:`sampling_denoiser` with the conditioning bound."""
-        name = {v: k for k, v in DTYPES.items()}[dtype] if isinstance(dtype, torch.dtype) \
-            else dtype
-        s = self.settings(clip_denoised=clip_denoised, dtype=name, channels_last=channels_last,
-                          compile=compile)
-        return partial(self.sampling_denoiser(s), **(model_kwargs or {}))
 
 
 def init_arguments(cls) -> Optional[set]:

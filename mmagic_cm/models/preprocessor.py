@@ -45,3 +45,44 @@ class DeferredPreprocessor(BaseDataPreprocessor):
             if name.startswith('__') or name in ('cfg', 'built'):
                 raise
             return getattr(self.resolve(), name)
+
+
+class CoreDataPreprocessor(BaseDataPreprocessor):
+    """Core-only stand-in of MMagic's ``DataPreprocessor`` (registered under
+    that name with ``MMAGIC_CM_CORE_ONLY=1`` only): what the digits configs
+    need of it. Images (uint8 (C, H, W) tensors, a list or a stacked batch, as
+    ``PackInputs`` gives them) become one float (N, C, H, W) batch
+    ``(x - mean) / std`` on the model's device; data samples pass through
+    (moved there too). MMagic's gives the same batch for these inputs.
+
+    Args:
+        mean, std: per-channel, in the images' [0, 255] units.
+        pad_size_divisor: 1 only (the stand-in does not pad).
+    """
+
+    def __init__(self, mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5),
+                 pad_size_divisor: int = 1, **unsupported):
+        super().__init__()
+        if unsupported or pad_size_divisor != 1:
+            names = sorted(unsupported) + (['pad_size_divisor'] if pad_size_divisor != 1
+                                           else [])
+            raise ValueError(f'data_preprocessor: {", ".join(names)} need(s) MMagic\'s '
+                             'DataPreprocessor; core-only mode (MMAGIC_CM_CORE_ONLY=1) has a '
+                             'stand-in that takes mean and std only')
+        import torch
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1),
+                             persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1),
+                             persistent=False)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        import torch
+        data = self.cast_data(dict(data))
+        inputs = data.get('inputs')
+        if isinstance(inputs, (list, tuple)):
+            inputs = torch.stack(list(inputs))
+        if inputs is not None:
+            if inputs.dim() == 3:
+                inputs = inputs[None]
+            inputs = (inputs.float() - self.mean) / self.std
+        return dict(inputs=inputs, data_samples=data.get('data_samples'))

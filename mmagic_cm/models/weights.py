@@ -15,7 +15,8 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import nn
 
-from ..checkpoint import (
+from ..export.runtime import is_exported_file, load_exported, runnable_device
+from ..files.checkpoint import (
     UNET_MARKER_KEY,
     CheckpointError,
     describe_mismatch,
@@ -24,7 +25,6 @@ from ..checkpoint import (
     shape_signature,
 )
 from ..registry import MODELS
-from .exported import is_exported_file, load_exported, runnable_device
 
 #: how each entry point takes a local checkpoint, named in download errors
 LOCAL_CHECKPOINT_HINT = ('--checkpoint PATH (tools/sample.py), --model-ckpt PATH (demo), '
@@ -56,7 +56,7 @@ def check_unet_state_dict(unet: nn.Module, state: Mapping[str, torch.Tensor], so
     if expected == found:
         check_finite(state, source)
         return
-    from ..zoo import configs_fitting
+    from ..files.zoo import configs_fitting
     fits = configs_fitting(found, config_root)
     fit_text = (f'It fits {", ".join(fits)}.' if fits else
                 'It fits none of the configs under configs/.')
@@ -275,10 +275,23 @@ def _copy_prefixes(key: str):
         yield key.split('.module.', 1)[0] + '.module.'
 
 
-def plain_state_keys(module, state_dict, prefix, local_metadata) -> None:
+#: the name FSDP gives the module it wraps (``torch.distributed.fsdp``'s FSDP_PREFIX)
+FSDP_WRAPPED = '_fsdp_wrapped_module.'
+
+
+def plain_state_keys(module, state_dict, prefix, local_metadata=None) -> None:
     """State-dict hook: checkpoints keep their format: the objective's state
-    (``target_unet.*``, ``loss_metric.*``) at the top level, and contiguous
-    tensors (channels_last sampling converts the float32 UNet in place)."""
+    (``target_unet.*``, ``loss_metric.*``, ``weight_net.*``) at the top level,
+    and contiguous tensors (channels_last sampling converts the float32 UNet
+    in place).
+
+    Inside an FSDP wrapper (``prefix`` names FSDP's wrapped module) the keys
+    stay as they are: FSDP's own state-dict hook, which runs after this one,
+    looks its parameters up by their module names (``objective.target_unet.*``);
+    the FSDP strategy (:mod:`mmagic_cm.training.fsdp`) renames them once FSDP
+    has gathered them."""
+    if FSDP_WRAPPED in prefix:
+        return
     inner = prefix + 'objective.'
     for key in list(state_dict):
         value = state_dict.pop(key)

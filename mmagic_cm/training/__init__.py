@@ -1,5 +1,7 @@
-"""Training: objectives (registered, built from ``train_cfg``), their losses and
-schedules, and the mmengine hooks (the digits data is in ``datasets``)."""
+"""Training: objectives built from ``train_cfg``, their losses and schedules, hooks, FSDP.
+
+Objectives are registered and built by name; the model never imports this
+layer. The digits data is in :mod:`mmagic_cm.datasets`."""
 from .hooks import ConsistencyEMAHook, WeightsOnlyCheckpointHook
 from .losses import build_metric, consistency_loss, edm_loss
 from .objectives import (
@@ -9,12 +11,13 @@ from .objectives import (
     EDMObjective,
     Objective,
 )
-from .optim import BF16AutocastOptimWrapper
+from .optim import BF16AutocastOptimWrapper, InverseSquareRootLR
 from .schedules import ECTSchedule, ImprovedSchedule, OriginalSchedule, build_schedule
 from .scm import ContinuousConsistencyDistillation, ContinuousConsistencyTraining
 
 __all__ = [
-    'BF16AutocastOptimWrapper', 'ConsistencyEMAHook', 'WeightsOnlyCheckpointHook',
+    'BF16AutocastOptimWrapper', 'InverseSquareRootLR', 'ConsistencyEMAHook',
+    'WeightsOnlyCheckpointHook',
     'ConsistencyDistillation', 'ConsistencyTraining', 'EDMObjective', 'Objective',
     'EasyConsistencyTuning', 'ContinuousConsistencyTraining',
     'ContinuousConsistencyDistillation', 'ECTSchedule', 'ImprovedSchedule', 'OriginalSchedule',

@@ -11,6 +11,22 @@ import os.path as osp
 from typing import Optional
 
 
+def saved_config(text: str):
+    """The config a checkpoint's ``meta['cfg']`` holds, its ``custom_imports``
+    not imported (only its entries are read; core-only mode lacks MMagic's)."""
+    import os
+    import tempfile
+
+    from mmengine.config import Config
+    fd, path = tempfile.mkstemp(suffix='.py')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        return Config.fromfile(path, import_custom_modules=False)
+    finally:
+        os.remove(path)
+
+
 def check_resume_matches(cfg) -> None:
     """Refuse to resume from a checkpoint that another model config saved."""
     if not cfg.get('resume'):
@@ -22,7 +38,6 @@ def check_resume_matches(cfg) -> None:
         if path is None:
             return  # nothing to resume: mmengine starts from scratch
     import torch
-    from mmengine.config import Config
     try:
         meta = torch.load(path, map_location='cpu', weights_only=True).get('meta', {})
     except Exception as exc:
@@ -31,7 +46,10 @@ def check_resume_matches(cfg) -> None:
                          'saved') from None
     if 'cfg' not in meta:
         return
-    saved = Config.fromstring(meta['cfg'], file_format='.py').model
+    try:
+        saved = saved_config(meta['cfg']).model
+    except Exception:  # noqa: BLE001 (e.g. FSDP runs before issue 24 dumped device_id=cpu)
+        return  # a config mmengine could not read back: nothing to compare with
     for key in ('training_mode', 'unet'):
         if saved.get(key) != cfg.model.get(key):
             raise ValueError(

@@ -76,7 +76,8 @@ def _from_plain(obj):
 
 @HOOKS.register_module()
 class WeightsOnlyCheckpointHook(Hook):
-    """Keep training checkpoints loadable with ``torch.load(weights_only=True)``.
+    """Keep training checkpoints loadable with ``torch.load(weights_only=True)``,
+    and record in their ``meta`` the config file and the commit that trained them.
 
     mmengine stores its log history as ``HistoryBuffer`` objects holding numpy
     arrays, which ``weights_only`` refuses (torch >= 2.6 makes it the
@@ -86,7 +87,17 @@ class WeightsOnlyCheckpointHook(Hook):
 
     priority = 'VERY_LOW'
 
+    def before_run(self, runner) -> None:
+        from ..files.provenance import git_commit
+        self.commit = git_commit()
+        self.config_name = getattr(runner.cfg, 'filename', None)
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # provenance for tools/export_weights.py: the commit and config that trained it
+        meta = checkpoint.setdefault('meta', {})
+        meta.setdefault('commit', getattr(self, 'commit', None))
+        name = getattr(self, 'config_name', None)
+        meta.setdefault('config_name', name.rsplit('/', 1)[-1] if name else None)
         for key in ('meta', 'message_hub'):
             if key in checkpoint:
                 checkpoint[key] = _to_plain(checkpoint[key])

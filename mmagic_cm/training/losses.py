@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.precond import append_dims
-from ..models.sigmas import karras_sigma
+from ..denoiser.precond import append_dims
+from ..denoiser.sigmas import karras_sigma
 from .dropout import SharedDropout
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -197,14 +197,32 @@ def consistency_loss(online: Denoise, target: Denoise, x_start: torch.Tensor,
     return metric(distiller, distiller_target) * weights
 
 
+#: ECT's loss weightings: locuslab/ect's CIFAR-10 one (``main`` branch) and
+#: its ImageNet-64 one (``imgnet`` branch, ``--wt snrpk``)
+ECT_WEIGHTINGS = ('inverse-gap', 'snrpk')
+
+
+def ect_weights(t: torch.Tensor, r: torch.Tensor, weighting: str = 'inverse-gap',
+                sigma_data: float = 0.5) -> torch.Tensor:
+    """ECT's per-sample loss weights (N,): ``1 / (t − r)`` ('inverse-gap',
+    locuslab/ect on CIFAR-10) or ``SNR(t) + 1/σ_d² = (t² + σ_d²) / (t σ_d)²``
+    ('snrpk', locuslab/ect on ImageNet-64: EDM's λ(σ), the 'karras' weighting)."""
+    if weighting == 'inverse-gap':
+        return 1 / (t - r)
+    if weighting == 'snrpk':
+        return (t**2 + sigma_data**2) / (t * sigma_data)**2
+    raise ValueError(f'ECT weighting {weighting!r}: choose one of {", ".join(ECT_WEIGHTINGS)}')
+
+
 def ect_loss(online: Denoise, x_start: torch.Tensor, t: torch.Tensor, r: torch.Tensor,
-             noise: torch.Tensor, c: float = 0.0, dropout: Optional[SharedDropout] = None
-             ) -> torch.Tensor:
+             noise: torch.Tensor, c: float = 0.0, dropout: Optional[SharedDropout] = None,
+             weighting: str = 'inverse-gap', sigma_data: float = 0.5) -> torch.Tensor:
     """Easy Consistency Tuning's loss (Geng et al. 2025), per sample (N,).
 
     ``||f(x + t·n, t) − sg f(x + r·n, r)||`` under the pseudo-Huber metric
     ``sqrt(d² + c²) − c`` (c = 0: the plain norm) over the whole image,
-    weighted by ``1 / (t − r)``; r = 0 compares with the clean image.
+    weighted by ``1 / (t − r)`` (or ``SNR(t) + 1/σ_d²``: :func:`ect_weights`);
+    r = 0 compares with the clean image.
 
     Args:
         online: ``f(x, sigma)`` with grad.
@@ -213,7 +231,11 @@ def ect_loss(online: Denoise, x_start: torch.Tensor, t: torch.Tensor, r: torch.T
         noise: standard normal like ``x_start`` (shared by both levels).
         dropout: the online network's :class:`SharedDropout`: the pass at r
             reuses the pass at t's masks (None: nothing shared).
+        weighting, sigma_data: the weights (:func:`ect_weights`).
     """
+    if weighting not in ECT_WEIGHTINGS:
+        raise ValueError(f'ECT weighting {weighting!r}: choose one of '
+                         f'{", ".join(ECT_WEIGHTINGS)}')
     dims = x_start.ndim
     with dropout.record() if dropout is not None else contextlib.nullcontext():
         out_t = online(x_start + noise * append_dims(t, dims), t)
@@ -226,5 +248,7 @@ def ect_loss(online: Denoise, x_start: torch.Tensor, t: torch.Tensor, r: torch.T
         out_r = x_start
     sq = ((out_t - out_r)**2).flatten(1).sum(1)
     dist = torch.sqrt(sq + c**2) - c if c > 0 else torch.sqrt(sq)
-    return dist / (t - r)
+    if weighting == 'inverse-gap':
+        return dist / (t - r)  # locuslab/ect's division, bit for bit
+    return dist * ect_weights(t, r, weighting, sigma_data)
 

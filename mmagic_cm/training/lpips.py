@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import CheckpointError, read_checkpoint, resolve_checkpoint
+from ..files.checkpoint import CheckpointError, read_checkpoint, resolve_checkpoint
 
 VGG16_URL = 'https://download.pytorch.org/models/vgg16-397923af.pth'
 LAYER_ENDS = (4, 9, 16, 23, 30)  # after relu1_2, relu2_2, relu3_3, relu4_3, relu5_3

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import copy
 from functools import partial
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
-from ..models.precond import Denoiser, KarrasPrecond
+from ..denoiser.precond import Denoiser, KarrasPrecond
 from ..models.weights import build_unet, load_unet_from
 from ..registry import MODELS
 from .dropout import SharedDropout
-from .losses import build_metric, consistency_loss, ect_loss, edm_loss
+from .losses import ECT_WEIGHTINGS, build_metric, consistency_loss, ect_loss, edm_loss
 from .schedules import (
     ECTSchedule,
     ImprovedSchedule,
@@ -41,7 +41,7 @@ from .schedules import (
 
 def check_teacher_file(path: str) -> None:
     """Raise FileNotFoundError (one line) for a local teacher file that is missing."""
-    from ..checkpoint import find_local_file, is_url
+    from ..files.checkpoint import find_local_file, is_url
     if path and not is_url(path) and find_local_file(path) is None:
         raise FileNotFoundError(
             f'teacher checkpoint not found: {path} (model.train_cfg.teacher.path); train '
@@ -108,13 +108,16 @@ class FrozenTeacher:
 class Objective(nn.Module):
     """Base: the interface :class:`~mmagic_cm.models.ConsistencyModel` calls."""
 
+    #: the modules :meth:`make_copies` adds (copies of the online network, never optimised)
+    copy_names: Tuple[str, ...] = ()
+
     def __init__(self, precond: KarrasPrecond, unet_cfg=None, online: nn.Module = None):
         super().__init__()
         self.precond = precond
 
-    def denoiser(self, net: nn.Module, labels: Optional[torch.Tensor],
-                 precond: Optional[KarrasPrecond] = None):
-        """D(x, σ) of ``net`` with the labels bound."""
+    def d_of(self, net: nn.Module, labels: Optional[torch.Tensor],
+            precond: Optional[KarrasPrecond] = None):
+        """D(x, σ) of ``net`` (a :class:`Denoiser`) with the labels bound."""
         cond = {} if labels is None else {'y': labels}
         return partial(Denoiser(net, precond or self.precond), **cond)
 
@@ -156,7 +159,7 @@ class EDMObjective(Objective):
     def forward(self, online, x_start, labels, step) -> Dict[str, torch.Tensor]:
         sigmas = lognormal_sigmas(len(x_start), self.p_mean, self.p_std, device=x_start.device)
         noise = torch.randn_like(x_start)
-        loss = edm_loss(self.denoiser(online, labels), x_start, sigmas, noise, self.weighting,
+        loss = edm_loss(self.d_of(online, labels), x_start, sigmas, noise, self.weighting,
                         self.precond.sigma_data)
         return dict(loss=loss)
 
@@ -187,7 +190,9 @@ class ConsistencyTraining(Objective):
         self.noise_sampler = noise_sampler
         self.weighting = weighting or precond.weight_schedule
 
-    def teacher_denoiser(self, labels, device):
+    copy_names = ('target_unet', )
+
+    def teacher_d(self, labels, device):
         """The teacher's D(x, σ); None: the clean image stands in (CT)."""
         return None
 
@@ -214,8 +219,8 @@ class ConsistencyTraining(Objective):
         target = getattr(self, 'target_unet', online)
         p = self.precond
         loss = consistency_loss(
-            self.denoiser(online, labels), self.denoiser(target, labels), x_start, num_scales,
-            noise, indices, self.loss_metric, teacher=self.teacher_denoiser(labels, x_start.device),
+            self.d_of(online, labels), self.d_of(target, labels), x_start, num_scales,
+            noise, indices, self.loss_metric, teacher=self.teacher_d(labels, x_start.device),
             sigma_min=p.sigma_min, sigma_max=p.sigma_max, rho=p.rho, weighting=self.weighting,
             sigma_data=p.sigma_data)
         return dict(loss=loss, num_scales=torch.tensor(float(num_scales)),
@@ -251,8 +256,8 @@ class ConsistencyDistillation(ConsistencyTraining):
         """The frozen EDM teacher UNet on ``device``, read on first use."""
         return self.frozen.get(device)
 
-    def teacher_denoiser(self, labels, device):
-        return self.denoiser(self.teacher(device), labels,
+    def teacher_d(self, labels, device):
+        return self.d_of(self.teacher(device), labels,
                              self.precond.with_boundary_condition(False))
 
     def init_online(self, online: nn.Module) -> None:
@@ -274,13 +279,30 @@ class EasyConsistencyTuning(Objective):
         p_mean, p_std: ln t ~ N(p_mean, p_std²).
         q, double, mapping, k, b: the r(t) schedule (:class:`ECTSchedule`).
         c: the metric's offset (0: the plain L2 norm, ECT's default).
+        weighting: 'inverse-gap', ``1 / (t − r)`` (locuslab/ect on CIFAR-10), or
+            'snrpk', ``SNR(t) + 1/σ_d²`` (locuslab/ect on ImageNet-64, ``--wt
+            snrpk``); :func:`~.losses.ect_weights`.
+        scalings: the preconditioning the loss trains through: 'boundary', the
+            model's consistency scalings (``c_skip(σ_min) = 1``, ``c_out(σ_min)
+            = 0``, which sampling uses too), or 'edm', plain EDM scalings, as
+            locuslab/ect trains (its CIFAR-10 ``ECMPrecond`` shifts by its
+            σ_min = 0.003 only at evaluation, as this model's sampling then does
+            with the precond's ``sigma_min``; its ImageNet-64 EDM2 ``Precond``
+            never shifts).
     """
 
     def __init__(self, precond: KarrasPrecond, p_mean: float = -1.1, p_std: float = 2.0,
                  q: float = 2.0, double: int = 10000, mapping: str = 'sigmoid',
-                 k: float = 8.0, b: float = 1.0, c: float = 0.0, **base):
+                 k: float = 8.0, b: float = 1.0, c: float = 0.0,
+                 weighting: str = 'inverse-gap', scalings: str = 'boundary', **base):
         super().__init__(precond, **base)
+        if weighting not in ECT_WEIGHTINGS:
+            raise ValueError(f'train_cfg.weighting={weighting!r}: choose one of '
+                             f'{", ".join(ECT_WEIGHTINGS)}')
+        if scalings not in ('boundary', 'edm'):
+            raise ValueError(f"train_cfg.scalings={scalings!r}: choose 'boundary' or 'edm'")
         self.p_mean, self.p_std, self.c = p_mean, p_std, c
+        self.weighting, self.scalings = weighting, scalings
         self.schedule = ECTSchedule(q, double, mapping, k, b)
 
     def forward(self, online, x_start, labels, step) -> Dict[str, torch.Tensor]:
@@ -289,6 +311,9 @@ class EasyConsistencyTuning(Objective):
              + self.p_mean).exp().flatten()
         r = self.schedule(t, step)
         noise = torch.randn_like(x_start)
-        loss = ect_loss(self.denoiser(online, labels), x_start, t, r, noise, self.c,
-                        dropout=SharedDropout(online))
+        precond = self.precond.with_boundary_condition(False) if self.scalings == 'edm' \
+            else self.precond
+        loss = ect_loss(self.d_of(online, labels, precond), x_start, t, r, noise, self.c,
+                        dropout=SharedDropout(online), weighting=self.weighting,
+                        sigma_data=self.precond.sigma_data)
         return dict(loss=loss, stage=torch.tensor(float(self.schedule.stage(step))))

@@ -17,7 +17,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from ..models.sigmas import karras_sigma
+from ..denoiser.sigmas import karras_sigma
 
 
 class OriginalSchedule:

@@ -1,6 +1,6 @@
 """Continuous-time consistency models in TrigFlow (sCM; Lu & Song, ICLR 2025): sCT, sCD.
 
-One step, per batch of clean images x_0 (TrigFlow: :mod:`mmagic_cm.models.trigflow`):
+One step, per batch of clean images x_0 (TrigFlow: :mod:`mmagic_cm.denoiser.trigflow`):
 
 1. t = arctan(e^τ / σ_d), τ ~ N(p_mean, p_std²); z ~ N(0, σ_d² I);
    x_t = cos t · x_0 + sin t · z.
@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.precond import KarrasPrecond, append_dims
-from ..models.trigflow import trig_to_sigma, trigflow_network
+from ..denoiser.precond import KarrasPrecond, append_dims
+from ..denoiser.trigflow import TrigFlowPrecond, trig_to_sigma, trigflow_network
 from ..registry import MODELS
 from .dropout import SharedDropout
 from .objectives import FrozenTeacher, Objective
@@ -56,8 +56,8 @@ class AdaptiveWeight(nn.Module):
 
 
 def time_derivative(fn: Callable, x_in: torch.Tensor, t: torch.Tensor, dxdt: torch.Tensor,
-                    sigma_data: float, tangent: str = 'jvp', fd_step: float = 1e-3
-                    ) -> torch.Tensor:
+                    sigma_data: float, tangent: str = 'jvp', fd_step: float = 1e-3,
+                    fp32: bool = True) -> torch.Tensor:
     """``cos t sin t · d/dt F(x_t/σ_d, t)`` along dx_t/dt (no grad).
 
     Args:
@@ -67,7 +67,13 @@ def time_derivative(fn: Callable, x_in: torch.Tensor, t: torch.Tensor, dxdt: tor
             (central, steps ± fd_step in t, at most half the distance to 0 and
             π/2; for networks without forward-mode rules, or to average out a
             time embedding's high frequencies).
+        fp32: run the derivative in float32 under mixed precision (autocast
+            off; FastGen's choice: a bf16 JVP loses the tangent's small terms).
     """
+    if fp32 and torch.is_autocast_enabled(x_in.device.type):
+        with torch.autocast(x_in.device.type, enabled=False):
+            return time_derivative(fn, x_in.float(), t.float(), dxdt.float(), sigma_data,
+                                   tangent, fd_step, fp32=False)
     cs = torch.cos(t) * torch.sin(t)
     v_x = append_dims(cs, x_in.ndim) * dxdt / sigma_data
     if tangent == 'jvp':
@@ -127,6 +133,8 @@ class ContinuousConsistencyTraining(Objective):
     Args:
         p_mean, p_std: τ = ln σ ~ N(p_mean, p_std²), t = arctan(e^τ / σ_d).
         tangent: 'jvp' or 'finite-difference' (step ``fd_step`` in t).
+        tangent_fp32: the time derivative in float32 under ``--amp`` (FastGen's
+            choice; False: in the autocast dtype, faster).
         tangent_warmup: steps over which the second tangent term ramps to 1.
         tangent_norm, tangent_norm_const: g / (‖g‖ + c) ('rms' or 'l2').
         prior_weighting: weight the loss by 1/σ (FastGen's default).
@@ -134,7 +142,8 @@ class ContinuousConsistencyTraining(Objective):
     """
 
     def __init__(self, precond: KarrasPrecond, p_mean: float = -1.0, p_std: float = 1.4,
-                 tangent: str = 'jvp', fd_step: float = 1e-3, tangent_warmup: int = 1000,
+                 tangent: str = 'jvp', fd_step: float = 1e-3, tangent_fp32: bool = True,
+                 tangent_warmup: int = 1000,
                  tangent_norm: str = 'rms', tangent_norm_const: float = 0.1,
                  prior_weighting: bool = True, adaptive_weighting: bool = True, **base):
         super().__init__(precond, **base)
@@ -144,7 +153,7 @@ class ContinuousConsistencyTraining(Objective):
         if tangent_norm not in ('rms', 'l2'):
             raise ValueError(f"train_cfg.tangent_norm={tangent_norm!r}: choose 'rms' or 'l2'")
         self.p_mean, self.p_std = p_mean, p_std
-        self.tangent, self.fd_step = tangent, fd_step
+        self.tangent, self.fd_step, self.tangent_fp32 = tangent, fd_step, bool(tangent_fp32)
         self.tangent_warmup = max(int(tangent_warmup), 0)
         self.tangent_norm, self.tangent_norm_const = tangent_norm, tangent_norm_const
         self.prior_weighting = prior_weighting
@@ -175,7 +184,8 @@ class ContinuousConsistencyTraining(Objective):
             F_theta = fn(x_t / sd, t)
         F_minus = F_theta.detach()
         with torch.no_grad(), shared.replay():
-            dF = time_derivative(fn, x_t / sd, t, dxdt, sd, self.tangent, self.fd_step)
+            dF = time_derivative(fn, x_t / sd, t, dxdt, sd, self.tangent, self.fd_step,
+                                 self.tangent_fp32)
         warmup = min(1.0, step / self.tangent_warmup) if self.tangent_warmup else 1.0
         g = scm_tangent(F_minus.float(), dF.float(), x_t, dxdt, t, sd, warmup,
                         self.tangent_norm_const, self.tangent_norm)
@@ -219,10 +229,17 @@ class ContinuousConsistencyDistillation(ContinuousConsistencyTraining):
         teacher = self.frozen.get(x_start.device)
         cond = {} if labels is None else {'y': labels}
         sd = self.precond.sigma_data
-        p = self.precond  # the teacher is an EDM network, whatever the student's time input
-        edm = KarrasPrecond(p.sigma_data, p.sigma_min, p.sigma_max, p.rho)
-        fn = trigflow_network(edm, teacher, **cond)
+        fn = trigflow_network(self.teacher_precond(), teacher, **cond)
         return sd * fn(x_t / sd, t)
+
+    def teacher_precond(self) -> KarrasPrecond:
+        """The teacher's preconditioning: EDM scalings with the student's time
+        input (the student starts from the teacher's weights), or the
+        original's 250 ln σ under a student with TrigFlow's own time input."""
+        p = self.precond
+        if isinstance(p, TrigFlowPrecond):
+            return KarrasPrecond(p.sigma_data, p.sigma_min, p.sigma_max, p.rho)
+        return p.with_boundary_condition(False)
 
     def init_online(self, online: nn.Module) -> None:
         self.frozen.init_online(online)

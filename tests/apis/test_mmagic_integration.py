@@ -9,7 +9,7 @@ import torch
 import yaml
 from mmengine.config import Config
 
-from mmagic_cm.apis.editing_inferencer import EDITING_TASK, METAFILE_TASKS
+from mmagic_cm.apis.editing_inferencer import EDITING_TASK, metafile_tasks
 from mmagic_cm.apis.inferencer import plugin_inferencer_kwargs
 from mmagic_cm.registry import MODELS
 from mmagic_cm.testing import ROOT, TINY_CONFIGS, run_tool
@@ -29,6 +29,7 @@ def metafile_models():
         return yaml.safe_load(f)['Models']
 
 
+@pytest.mark.slow
 def test_demo_subprocess_writes_grid(tiny_cond_config, tmp_path):
     out = tmp_path / 'demo.jpg'
     proc = subprocess.run(
@@ -41,6 +42,7 @@ def test_demo_subprocess_writes_grid(tiny_cond_config, tmp_path):
     assert Image.open(out).size[1] == 4 * (16 + 2 * 2) and Image.open(out).format == 'JPEG'
 
 
+@pytest.mark.slow
 def test_mmagic_inferencer_in_a_plain_interpreter(tiny_cond_config, tmp_path):
     out = tmp_path / 'out.png'
     code = (
@@ -94,7 +96,7 @@ def test_model_setting_picks_metafile_entry_and_task(index):
     editing = kwargs['config'].get('editing')
     if editing:  # editing configs: MMagic's task name in the metafile, our inferencer
         assert kwargs['task'] == EDITING_TASK
-        assert entry['Results'][0]['Task'] == METAFILE_TASKS[editing['task']]
+        assert entry['Results'][0]['Task'] == metafile_tasks()[editing['task']]
     else:
         assert kwargs['task'] == entry['Results'][0]['Task']
         conditional = 'imagenet' in entry['Name'] or 'digits' in entry['Name']
@@ -171,7 +173,7 @@ def test_metafile_lists_every_config_and_builds():
             model = MODELS.build(cfg.model)
         editing = cfg.get('editing')
         if editing:
-            assert entry['Results'][0]['Task'] == METAFILE_TASKS[editing['task']]
+            assert entry['Results'][0]['Task'] == metafile_tasks()[editing['task']]
             assert entry['Metadata']['NFE'] == len(editing['ts']) - 1
             continue
         assert (model.num_classes is not None) == (entry['Results'][0]['Task'] == 'conditional')
@@ -194,6 +196,7 @@ def test_twelve_released_checkpoints_have_a_config():
     assert names == expected and len(expected) == 12
 
 
+@pytest.mark.slow
 def test_readme_main_command_is_quiet(tmp_path):
     """The README's first command prints its result and nothing else (no
     third-party import warnings, no registry-scope warning); --verbose shows them."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from mmagic_cm.testing import ROOT
 
@@ -41,6 +42,7 @@ print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
         assert f['arr_0'].shape == (10, 16, 16, 3) and f['arr_1'].tolist() == list(range(10))
 
 
+@pytest.mark.slow
 def test_init_model_samples_without_mmagic_then_mmagic_finds_everything(tmp_path):
     code = f'''
 import json, sys
@@ -100,6 +102,7 @@ def test_a_name_mmagic_already_has_keeps_its_class():
     assert twin.get('Same') is Theirs and twin.get('Other') is Ours
 
 
+@pytest.mark.slow
 def test_mmagic_first_then_plugin(tmp_path):
     code = '''
 import json

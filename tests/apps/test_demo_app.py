@@ -8,16 +8,24 @@ from PIL import Image
 
 from mmagic_cm.apps import DemoApp
 from mmagic_cm.apps.core import (
+    checked_bool,
+    checked_choice,
+    checked_float,
+    checked_int,
+    checked_seed,
     count_network_calls,
     downscale,
     enlarge,
     mask_from_layers,
+    parse_trigflow_times,
     read_image,
     read_superres_input,
     sample_images_folder,
+    trigflow_times,
     write_downloads,
     write_gif,
 )
+from mmagic_cm.apps.ui import class_of_sample
 from mmagic_cm.evaluation.digits import load_classifier, to_model_input
 from mmagic_cm.testing import ROOT, run_tool
 
@@ -85,6 +93,24 @@ def test_generate_multistep_and_random_labels(app):
     (dict(sampler='heun'), 'does not fit this model'),
     (dict(sampler='multistep', ts='5,3'), 'strictly increasing'),
     (dict(sampler='multistep', ts='0,x'), 'comma-separated integers'),
+    # whatever an API client sends: one line
+    (dict(num_images='many'), 'must be an integer'),
+    (dict(num_images=None), 'must be an integer'),
+    (dict(num_images=2.5), 'must be an integer'),
+    (dict(label=['7']), 'class must be text'),
+    (dict(label=True), 'class must be text'),
+    (dict(seed=-1), r'seed must be in \[0, 4294967295\]'),
+    (dict(seed=2**70), 'seed must be in'),
+    (dict(seed='x'), 'seed must be an integer'),
+    (dict(sampler=3), 'does not fit this model'),
+    (dict(sampler='multistep', steps='x'), 'steps must be an integer'),
+    (dict(sampler='multistep', steps=10**9), r'steps must be in \[1, 1000\]'),
+    (dict(sampler='multistep', ts=['0']), 'ts must be text'),
+    # trigflow: the ts box holds TrigFlow times, in the page's words
+    (dict(sampler='trigflow', ts='0,22,39'), r'TrigFlow times must decrease strictly'),
+    (dict(sampler='trigflow', ts='1.1,1.3'), 'decrease strictly'),
+    (dict(sampler='trigflow', ts='x'), 'the trigflow sampler takes TrigFlow times'),
+    (dict(sampler='trigflow', steps=40, ts='1.3,1.1'), 'set Steps to 3 or leave ts empty'),
 ])
 def test_generate_bad_input(app, kwargs, message):
     args = dict(num_images=1, label='7', seed=0)
@@ -122,6 +148,40 @@ def test_interpolate(app):
     assert app.edit('interpolate', label='3,8', num_points=3, ts='0,20,39').nfe == 2
 
 
+def test_generate_trigflow_from_steps_and_times(app):
+    """trigflow: no steps, sCM's two; Steps alone, times from 1.1 down; times
+    alone, steps from them; both when they agree. An empty Seed is seed 0."""
+    assert trigflow_times(2) == (1.1, ) and trigflow_times(3) == (1.1, 0.55)
+    assert len(trigflow_times(40)) == 39 and min(trigflow_times(40)) > 0
+    assert parse_trigflow_times('', None) == (2, (1.1, ))
+    assert parse_trigflow_times(' 1.3, 1.1 ', None) == (3, (1.3, 1.1))
+    for steps, ts, nfe in ((None, '', 2), (5, '', 5), (3, '1.3,1.1', 3), ('', '1.2', 2)):
+        assert app.generate(1, '3', seed=0, sampler='trigflow', steps=steps, ts=ts).nfe == nfe
+    a = app.generate(2, '3', seed=None, sampler='trigflow', steps=3, ts='1.3,1.1')
+    b = app.generate(2, '3', seed='', sampler='trigflow', steps='3', ts='1.3,1.1')
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.summary().endswith(' · class 3')
+
+
+def test_checked_values():
+    assert checked_int('8', 'n') == checked_int(8.0, 'n') == checked_int(' 8 ', 'n') == 8
+    for bad in ('8.5', True, None, float('nan'), [8], '1e999'):
+        with pytest.raises(ValueError, match='n must be an integer'):
+            checked_int(bad, 'n')
+    assert checked_float('0.5', 's', 0, 1, open_low=True) == 0.5
+    with pytest.raises(ValueError, match=r's must be > 0 and <= 1, got 0'):
+        checked_float(0, 's', 0, 1, open_low=True)
+    with pytest.raises(ValueError, match='s must be a number'):
+        checked_float('inf', 's')
+    assert checked_bool('false', 'b') is False and checked_bool(1, 'b') is True
+    with pytest.raises(ValueError, match='b must be true or false'):
+        checked_bool('no', 'b')
+    assert checked_seed(None) == checked_seed('') == 0 and checked_seed('7') == 7
+    assert checked_choice(' resize', 'fit', ('resize', 'none')) == 'resize'
+    assert class_of_sample('/tmp/gradio/ab12/digit_7.png') == '7'
+    assert class_of_sample('mine.png') is None and class_of_sample(None) is None
+
+
 def test_edit_bad_input(app, tmp_path):
     seven = osp.join(DIGITS, 'digit_7.png')
     text = tmp_path / 'notes.png'
@@ -141,6 +201,24 @@ def test_edit_bad_input(app, tmp_path):
         (dict(task='superres', image=seven, patch_size=5), 'patch'),
         (dict(task='denoise', image=seven, sigma=None), 'sigma'),
         (dict(task='sharpen', image=seven), 'unknown task'),
+        # whatever an API client sends: one line
+        (dict(task=None, image=seven), 'unknown task'),
+        (dict(task='colorize', image=seven, fit='bogus'), "fit 'bogus'"),
+        (dict(task='colorize', image=seven, seed=-3), 'seed must be in'),
+        (dict(task='colorize', image=seven, ts=3.5), 'comma-separated integers'),
+        (dict(task='colorize', image=dict(path=str(text))), 'not a readable image'),
+        (dict(task='colorize', image=dict(url='x')), 'expected an image file, got dict'),
+        (dict(task='colorize', image=12), 'expected an image file, got int'),
+        (dict(task='colorize', image=np.array([['a']])), 'expected numbers'),
+        (dict(task='colorize', image=str(tmp_path)), 'no such file'),
+        (dict(task='superres', image=seven, patch_size='x'), 'patch size must be an integer'),
+        (dict(task='denoise', image=seven, sigma='x'), 'sigma must be a number'),
+        (dict(task='denoise', image=seven, sigma=-1), 'sigma must be > 0'),
+        (dict(task='denoise', image=seven, sigma=1e6), 'sigma must be > 0 and <= 80'),
+        (dict(task='denoise', image=seven, sigma=0.5, add_noise='no'), 'add_noise must'),
+        (dict(task='interpolate', label='3,8', num_points='x'), 'points must be an integer'),
+        (dict(task='interpolate', label='3,8', num_points=1000), r'points must be in \[2, 64\]'),
+        (dict(task='colorize', image=seven, steps=1), r'steps must be in \[2, 1000\]'),
     ]
     for kwargs, message in cases:
         kwargs.setdefault('label', '7')

@@ -76,9 +76,20 @@ def edit(client, task, image=None, mask=None, mask_name='', label='7', sigma=Non
                           api_name='/edit')
 
 
-def test_named_endpoints(client):
+def test_named_endpoints(client, url):
     api = client.view_api(return_format='dict', print_info=False)
     assert set(api['named_endpoints']) == {'/generate', '/edit'}
+    outputs = {name: [r['label'] for r in e['returns']]
+               for name, e in api['named_endpoints'].items()}
+    assert outputs['/generate'][::2] == ['Samples', 'summary']
+    assert outputs['/edit'] == ['observed', 'result', 'summary']
+    # the page's own client finds every event's parameters by its number
+    # (else it warns 'Too many arguments provided for the endpoint.'); Python
+    # clients drop the page's events (show_api False)
+    import httpx
+    info = httpx.get(url + 'gradio_api/info').json()
+    assert len(info['unnamed_endpoints']) >= 20
+    assert len(api['unnamed_endpoints']) == 2
 
 
 def test_generate_endpoint_draws_sevens(client):
@@ -136,6 +147,54 @@ def test_bad_input_comes_back_as_one_line(client, tmp_path):
         assert message in str(info.value) and 'Traceback' not in str(info.value)
 
 
+@pytest.mark.slow
+def test_hostile_api_input_is_one_line_and_no_traceback(client, tmp_path, capfd):
+    """Whatever a client sends: a result, or one line (no traceback in the
+    server's log); Gradio's own checks (choices, numbers) included."""
+    (tmp_path / 'notes.txt').write_text('hello')
+    (tmp_path / 'text.png').write_text('hello')
+    seven = osp.join(DIGITS, 'digit_7.png')
+    ok = [
+        lambda: generate(client, '7', seed=None),  # an empty Seed box: seed 0
+        lambda: generate(client, '7', sampler='multistep', steps=''),
+        lambda: generate(client, '7', sampler='trigflow', steps=40, ts=''),  # the default
+        lambda: generate(client, '7', sampler='trigflow', steps=3, ts='1.3,1.1'),
+        lambda: edit(client, 'colorize', seven, seed=None),
+        lambda: edit(client, 'denoise', seven, sigma='0.5', add_noise='false'),
+    ]
+    for call in ok:
+        assert call()[-1]
+    refused = [
+        (lambda: generate(client, '7', sampler='bogus'), "sampler 'bogus'"),
+        (lambda: generate(client, '7', sampler='trigflow', steps=40, ts='0,22,39'),
+         'TrigFlow times'),
+        (lambda: generate(client, '7', sampler='trigflow', steps=40, ts='1.3,1.1'),
+         'set Steps to 3'),
+        (lambda: generate(client, ['7']), 'class must be text'),
+        (lambda: generate(client, '7', num='many'), 'number of images'),
+        (lambda: generate(client, '7', seed=2**70), 'seed must be in'),
+        (lambda: generate(client, '7', sampler='multistep', steps='x'), 'steps must be'),
+        (lambda: generate(client, '7', sampler='euler', steps=10**9), "sampler 'euler'"),
+        (lambda: edit(client, 'bogus', seven), "unknown task 'bogus'"),
+        (lambda: edit(client, 'colorize', seven, fit='bogus'), "fit 'bogus'"),
+        (lambda: edit(client, 'colorize', str(tmp_path / 'text.png')), 'not a readable image'),
+        (lambda: edit(client, 'superres', seven, patch_size='x'), 'patch size'),
+        (lambda: edit(client, 'superres', seven, patch_size=3), 'choose one of 2, 4, 8'),
+        (lambda: edit(client, 'denoise', seven, sigma='x'), 'sigma must be a number'),
+        (lambda: edit(client, 'denoise', seven, sigma=0.5, add_noise='no'), 'add_noise'),
+        (lambda: edit(client, 'interpolate', label='3,8', num_points=1000), 'points'),
+        (lambda: edit(client, 'inpaint', seven, str(tmp_path / 'notes.txt')),
+         'not a readable image'),
+    ]
+    for call, message in refused:
+        with pytest.raises(gradio_client.exceptions.AppError) as info:
+            call()
+        text = str(info.value)
+        assert message in text and len(text.splitlines()) == 1, text
+    out, err = capfd.readouterr()
+    assert 'Traceback' not in out + err
+
+
 def test_requests_are_queued(app, url, monkeypatch):
     running, most = [0], [0]
     lock = threading.Lock()
@@ -174,6 +233,10 @@ def test_page_builds_for_other_models(tiny_cond_config, tiny_uncond_config, tmp_
 
 
 # ------------------------------------------------------------------ the page
+#: what the browser's console said (every page of the module)
+CONSOLE = []
+
+
 def chromium_path():
     for name in (os.environ.get('CHROMIUM'), 'chromium', 'chromium-browser', 'google-chrome'):
         if name and shutil.which(name):
@@ -197,7 +260,8 @@ def page(url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), headless=True)
         pg = browser.new_page(viewport={'width': 1280, 'height': 900})
-        pg.set_default_timeout(30000)
+        pg.on('console', lambda m: CONSOLE.append(f'{m.type}: {m.text}'))
+        pg.set_default_timeout(180000)  # a busy 2-core machine is slow to draw
         pg.goto(url)
         pg.wait_for_selector('#generate-button')
         yield pg
@@ -238,7 +302,31 @@ def toasts(page):
     return [t.inner_text() for t in page.locator('.toast-body').all()]
 
 
-def test_page_in_a_browser(page, tmp_path):
+def close_toasts(page):
+    for button in page.locator('.toast-body .toast-close').all():
+        button.click()
+
+
+def wait_for_toast(page, text):
+    """The message of the toast that says ``text`` (its title line dropped)."""
+    page.locator('.toast-body', has_text=text).first.wait_for()
+    found = [t for t in toasts(page) if text in t]
+    lines = [line for line in found[0].splitlines() if line.strip() not in ('', '×')]
+    assert lines[0] in ('Error', 'Warning') and len(lines) == 2, found
+    return lines[1]
+
+
+def summary(page, key):
+    """The summary line of a tab (the Markdown's text, not its status marks)."""
+    return page.locator(f'#{key}-info [data-testid=markdown]').inner_text().strip()
+
+
+def assert_console_clean():
+    assert not [m for m in CONSOLE if 'Too many arguments' in m], CONSOLE
+
+
+@pytest.mark.slow
+def test_page_in_a_browser(page, tmp_path, capfd):
     shots = os.environ.get('MMAGIC_CM_SCREENSHOTS') or str(tmp_path)
     os.makedirs(shots, exist_ok=True)
 
@@ -249,6 +337,8 @@ def test_page_in_a_browser(page, tmp_path):
     # Generate
     page.click('#generate-button')
     page.locator('#tab-generate .thumbnail-item img').nth(7).wait_for()
+    page.wait_for_function('() => [...document.querySelectorAll("#generate-gallery img")]'
+                           '.every(i => i.complete && i.naturalWidth > 0)')
     shot('generate')
     # Sketch: an empty canvas is refused in the page, a drawn seven is finished
     open_tab(page, 'Sketch')
@@ -293,3 +383,103 @@ def test_page_in_a_browser(page, tmp_path):
     page.get_by_text('gradio_client').first.wait_for()
     shot('api')
     assert not [t for t in toasts(page) if 'error' in t.lower()]
+    assert_console_clean()
+    out, err = capfd.readouterr()
+    assert 'Traceback' not in out + err
+
+
+@pytest.mark.slow
+def test_page_refuses_a_non_image_upload(page, url, tmp_path, capfd):
+    """A .txt, and text renamed .png, uploaded on the page: one line, the box
+    emptied; running the task then says there is no image. No traceback."""
+    (tmp_path / 'notes.txt').write_text('hello')
+    (tmp_path / 'text.png').write_text('hello')
+    page.goto(url)
+    page.wait_for_selector('#generate-button')
+    for tab, name, button, upload in (('colorize', 'Colorize', 'Colorize', 'notes.txt'),
+                                      ('inpaint', 'Inpaint', 'Inpaint', 'text.png'),
+                                      ('superres', 'Super-resolve', 'Super-resolve',
+                                       'notes.txt')):
+        open_tab(page, name)
+        close_toasts(page)
+        page.locator(f'#{tab}-input input[type=file]').set_input_files(str(tmp_path / upload))
+        message = wait_for_toast(page, 'is not a readable image')
+        assert message == f'image {upload} is not a readable image; give a PNG or JPEG file'
+        page.wait_for_function(f'!document.querySelector("#{tab}-input img")')
+        close_toasts(page)
+        page.locator(f'#tab-{tab}').get_by_role('button', name=button, exact=True).click()
+        assert wait_for_toast(page, 'no image').startswith('no image: upload one')
+        assert summary(page, tab) == ''
+        close_toasts(page)
+    out, err = capfd.readouterr()
+    assert 'Traceback' not in out + err
+    assert_console_clean()
+
+
+@pytest.mark.slow
+def test_trigflow_on_the_page(page, url, capfd):
+    """The trigflow sampler from the page: its defaults (two steps), Steps=40
+    with no times (derived), 3 steps with '1.3,1.1'; times that do not fit are
+    one line, with no summary of the run before beside it."""
+    page.goto(url)
+    page.wait_for_selector('#generate-button')
+    page.locator('#tab-generate').get_by_text('trigflow', exact=True).click()
+    steps, ts = page.locator('#generate-steps input'), page.locator('#generate-ts textarea')
+    ts.wait_for()
+    assert 'TrigFlow times' in page.locator('#generate-ts').inner_text()
+    assert steps.input_value() == '2' and ts.input_value() == ''
+    count = page.locator('#generate-num input[type=number]')
+    for n, times, images in (('2', '', '8'), ('40', '', '1'), ('3', '1.3,1.1', '8')):
+        steps.fill(n)
+        ts.fill(times)
+        count.fill(images)  # (40 steps of 8 images take long on a busy CPU)
+        count.press('Enter')
+        page.click('#generate-button')
+        page.wait_for_function(
+            '(nfe) => document.querySelector("#generate-info").innerText.includes(nfe)',
+            arg=f'NFE {n} ')
+        assert summary(page, 'generate').startswith(
+            f'{images} image{"s" if images != "1" else ""} · NFE {n} ')
+    ts.fill('0,22,39')
+    page.click('#generate-button')
+    assert 'TrigFlow times must decrease' in wait_for_toast(page, 'TrigFlow times')
+    assert summary(page, 'generate') == ''  # the last run's summary is gone
+    close_toasts(page)
+    # an empty Seed box is seed 0
+    page.locator('#tab-generate').get_by_text('onestep', exact=True).click()
+    page.locator('#generate-seed input').fill('')
+    page.click('#generate-button')
+    page.wait_for_function('() => document.querySelector("#generate-info").innerText'
+                           '.includes("NFE 1 ")')
+    out, err = capfd.readouterr()
+    assert 'Traceback' not in out + err
+    assert_console_clean()
+
+
+@pytest.mark.slow
+def test_page_layout_and_the_class_of_a_sample(page, url):
+    """At 1,400 px the gallery shows all 8 images with their classes below
+    them; a picked sample sets the editing tab's class; the API snippet names
+    the page's own address."""
+    page.set_viewport_size({'width': 1400, 'height': 900})
+    page.goto(url)
+    page.wait_for_selector('#generate-button')
+    page.click('#generate-button')
+    page.locator('#generate-gallery .thumbnail-item img').nth(7).wait_for()
+    box = page.locator('#generate-gallery').bounding_box()
+    for item in page.locator('#generate-gallery .thumbnail-item').all():
+        img = item.locator('img').bounding_box()
+        caption = item.locator('.caption-label').bounding_box()
+        assert box['x'] <= img['x'] and img['x'] + img['width'] <= box['x'] + box['width']
+        assert caption['y'] >= img['y'] + img['height'] - 1  # below the image, not over it
+    open_tab(page, 'Colorize')
+    page.locator('#colorize-samples button.gallery-item').nth(3).click()
+    page.locator('#colorize-input img').wait_for()
+    page.wait_for_function('() => [...document.querySelectorAll("#tab-colorize input")]'
+                           '.some(e => e.value === "3")')
+    run(page, 'colorize', 'Colorize', '#colorize-result')
+    page.wait_for_function('() => document.querySelector("#colorize-info").innerText'
+                           '.includes("class 3")')
+    open_tab(page, 'API')
+    assert f"Client('{url}')" in page.locator('#api-help').inner_text()
+    assert_console_clean()

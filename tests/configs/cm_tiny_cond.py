@@ -16,7 +16,7 @@ model = dict(
         num_head_channels=16,
         use_scale_shift_norm=True,
         resblock_updown=True),
-    denoiser=dict(type='KarrasDenoiser', sigma_min=0.002, sigma_max=80.0),
+    precond=dict(type='KarrasPrecond', sigma_min=0.002, sigma_max=80.0),
     training_mode='consistency_distillation',
     sampler='onestep',
     generator='determ',

@@ -15,7 +15,7 @@ model = dict(
         num_head_channels=-1,
         use_scale_shift_norm=False,
         resblock_updown=False),
-    denoiser=dict(type='KarrasDenoiser', sigma_min=0.002, sigma_max=80.0),
+    precond=dict(type='KarrasPrecond', sigma_min=0.002, sigma_max=80.0),
     training_mode='consistency_distillation',
     sampler='onestep',
     generator='determ-indiv',

@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ from mmagic_cm.editing import Colorize, SuperResolution, algorithms, edit
 from mmagic_cm.editing.io import load_image, load_mask
 from mmagic_cm.editing.masks import BUILTIN_MASKS, builtin_mask
 from mmagic_cm.evaluation import psnr
-from mmagic_cm.models import get_generator
 from mmagic_cm.registry import MODELS
+from mmagic_cm.sampling import get_generator
 from mmagic_cm.testing import ROOT, run_tool
 
 CD = osp.join(ROOT, 'configs', 'consistency_models',
@@ -65,7 +66,8 @@ def test_colorize_keeps_luminance_and_superres_keeps_patch_means(model, digits):
     the black background)."""
     images, labels = digits
     x = to_float(images[:4])
-    den = model.denoise_fn({'y': torch.tensor(labels[:4])})
+    den = partial(model.sampling_denoiser(model.settings(clip_denoised=True, dtype='fp32')),
+                  y=torch.tensor(labels[:4]))
     for op, fn, kw in ((Colorize(), algorithms.colorize, {}),
                        (SuperResolution(4), algorithms.superres, dict(patch_size=4))):
         gen = get_generator('determ-indiv', 4, 0)
@@ -198,6 +200,7 @@ def test_cli_each_task(task, extra, tmp_path):
     assert Image.open(out / 'grid.png').size == (10 * 64, 2 * 64)  # 16-pixel tiles shown 4x
 
 
+@pytest.mark.slow
 def test_cli_subprocess_interpolate_with_progress(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'edit.py'), CD, '--task', 'interpolate',
@@ -252,6 +255,7 @@ def test_mmagic_inferencer_inpainting_and_superres(tmp_path):
     assert image.shape == (16, 16, 3)
 
 
+@pytest.mark.slow
 def test_demo_inpainting_subprocess(tmp_path):
     mask = np.zeros((16, 16), np.uint8)
     mask[8:] = 255
@@ -305,7 +309,7 @@ def test_fit_resize_keeps_masks_binary_and_uint8_tensors_work(model, digits, tmp
 
 def test_edit_ignores_torch_distributed_ranks(model, digits, monkeypatch):
     """Inside a torchrun job each process edits its own images in full."""
-    from mmagic_cm.models import noise
+    from mmagic_cm.sampling import noise
     images, labels = digits
     alone = edit(model, 'inpaint', images[:6], mask='box', labels=labels[:6], batch_size=6)
     monkeypatch.setattr(noise, '_dist_rank_world', lambda: (1, 2))

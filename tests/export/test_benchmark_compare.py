@@ -10,6 +10,7 @@ pytest.importorskip('onnxruntime')
 pytest.importorskip('openvino')
 
 
+@pytest.mark.slow
 def test_benchmark_exported_rows(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     argv = [osp.join(TINY_CONFIGS, 'cm_tiny_cond.py'), '--batch-sizes', '2', '--reps', '1',
@@ -26,6 +27,7 @@ def test_benchmark_exported_rows(tmp_path, capsys):
     assert '| onnxruntime | fp32 | 2 | static batch |' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_int8_rows_are_openvino_only(tmp_path, capsys):
     pytest.importorskip('nncf')
     out = tmp_path / 'bench.json'

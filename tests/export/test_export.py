@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmagic_cm.apis.build import build_from_config
-from mmagic_cm.checkpoint import CheckpointError
+from mmagic_cm.files.checkpoint import CheckpointError
 from mmagic_cm.testing import ROOT, TINY_CONFIGS, assert_images_close, reference_weights, run_tool
 
 pytest.importorskip('onnx')
@@ -20,7 +20,7 @@ from mmagic_cm.export import (  # noqa: E402
     export_denoiser,
     read_metadata,
 )
-from mmagic_cm.export.core import check_inputs  # noqa: E402
+from mmagic_cm.export.writer import check_inputs  # noqa: E402
 
 COND = osp.join(TINY_CONFIGS, 'cm_tiny_cond.py')
 UNCOND = osp.join(TINY_CONFIGS, 'cm_tiny_uncond.py')
@@ -172,10 +172,10 @@ def test_missing_backend_one_line(tmp_path, weights, monkeypatch, capsys):
 
 @pytest.mark.parametrize('fmt', ['onnx', 'openvino'])
 def test_failed_check_writes_nothing(tmp_path, weights, monkeypatch, fmt):
-    from mmagic_cm.export import core
+    from mmagic_cm.export import writer
     target = tmp_path / f'm{SUFFIX[fmt]}'
     target.write_bytes(b'old')
-    monkeypatch.setitem(core.TOLERANCES, 'fp32', -1.0)
+    monkeypatch.setitem(writer.TOLERANCES, 'fp32', -1.0)
     model, _ = build_from_config(COND, weights['tiny_cond'])
     with pytest.raises(ValueError, match='nothing written'):
         export_denoiser(model, str(target), fmt)
@@ -183,8 +183,8 @@ def test_failed_check_writes_nothing(tmp_path, weights, monkeypatch, fmt):
 
 
 def test_large_weights_go_to_external_data(tmp_path, weights, monkeypatch):
-    from mmagic_cm.export import core
-    monkeypatch.setattr(core, 'EXTERNAL_DATA_BYTES', 1000)  # LSUN-256 is past 2 GiB
+    from mmagic_cm.export import writer
+    monkeypatch.setattr(writer, 'EXTERNAL_DATA_BYTES', 1000)  # LSUN-256 is past 2 GiB
     model, _ = build_from_config(UNCOND, weights['tiny_uncond'])
     export_denoiser(model, str(tmp_path / 'big.onnx'), 'onnx', batch_size=2)
     assert sorted(os.listdir(tmp_path)) == ['big.onnx', 'big.onnx.data']
@@ -194,7 +194,7 @@ def test_large_weights_go_to_external_data(tmp_path, weights, monkeypatch):
 
 
 def test_mmagic_inferencer_model_ckpt(exported, weights, tmp_path):
-    from mmagic_cm.quiet import import_mmagic
+    from mmagic_cm.cli.quiet import import_mmagic
     import_mmagic(False)
     from mmagic.apis import MMagicInferencer
     images = []
@@ -208,6 +208,7 @@ def test_mmagic_inferencer_model_ckpt(exported, weights, tmp_path):
     assert float((images[0].float() - images[1].float()).abs().max()) < 1e-3
 
 
+@pytest.mark.slow
 def test_int8_openvino(tmp_path, weights, monkeypatch):
     pytest.importorskip('nncf')
     model, _ = build_from_config(COND, weights['tiny_cond'])
@@ -246,7 +247,7 @@ def test_io_binding_runner_equals_plain_run(exported, weights):
     """The GPU path (I/O binding on torch tensors), run here on the CPU."""
     import onnxruntime as ort
 
-    from mmagic_cm.models.exported import bound_runner, onnx_providers
+    from mmagic_cm.export.runtime import bound_runner, onnx_providers
     model, _ = build_from_config(COND, weights['tiny_cond'])
     inputs = check_inputs(model, 2, seed=7)
     plain = ExportedDenoiser(exported['onnx'])(inputs['x'], inputs['sigma'], inputs['y'])
@@ -259,7 +260,7 @@ def test_io_binding_runner_equals_plain_run(exported, weights):
 
 def test_gpu_providers(exported, weights, tmp_path, monkeypatch):
     """CUDA / TensorRT: the provider lists, and one line where onnxruntime lacks them."""
-    from mmagic_cm.models.exported import onnx_providers, tensorrt_cache_dir
+    from mmagic_cm.export.runtime import onnx_providers, tensorrt_cache_dir
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
 
     class FakeOrt:
@@ -310,7 +311,7 @@ def test_gpu_providers(exported, weights, tmp_path, monkeypatch):
         ExportedDenoiser(exported['openvino'], device='cuda')
     with pytest.raises(ValueError, match="provider 'rocm'"):
         ExportedDenoiser(exported['onnx'], provider='rocm')
-    from mmagic_cm.models.exported import runnable_device
+    from mmagic_cm.export.runtime import runnable_device
     with pytest.warns(UserWarning, match='D runs on the CPU, not mps'):
         assert runnable_device(exported['onnx'], 'mps') == torch.device('cpu')
 
@@ -328,6 +329,7 @@ def test_quiet_provider_fallback_is_refused(exported, monkeypatch):
         ExportedDenoiser(exported['onnx'], device='cuda')
 
 
+@pytest.mark.slow
 def test_int8_export_tool_output_is_quiet(tmp_path, weights):
     """A fresh `tools/export.py ... --dtype int8`: NNCF's progress, the check and
     the result; not torch's 'No CUDA runtime is found' log that importing NNCF

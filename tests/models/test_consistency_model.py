@@ -5,8 +5,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmagic_cm.models import ConsistencyModel, resolve_dtype
+from mmagic_cm.models import ConsistencyModel
 from mmagic_cm.registry import MODELS
+from mmagic_cm.sampling import resolve_dtype
 from mmagic_cm.testing import ROOT, TINY_CONFIGS
 
 
@@ -109,9 +110,28 @@ def test_resolve_dtype():
         resolve_dtype('fp16', 'cpu')
 
 
+def test_old_config_words_are_refused_naming_the_new_ones():
+    """``denoiser=``, ``KarrasDenoiser`` and ``distillation=`` are gone: a
+    config that still writes them is told the new word."""
+    from mmagic_cm.apis.build import check_model_config
+    from mmagic_cm.denoiser.precond import build_precond
+    old = dict(type='KarrasPrecond', sigma_min=0.002, sigma_max=80.0)
+    with pytest.raises(ValueError, match="model.denoiser: an old name, now 'precond'"):
+        build(precond=None, denoiser=old)
+    cfg = Config.fromfile(osp.join(TINY_CONFIGS, 'cm_tiny_cond.py')).model.to_dict()
+    with pytest.raises(ValueError, match="model.denoiser: an old name, now 'precond'"):
+        check_model_config(dict(cfg, denoiser=old))
+    with pytest.raises(ValueError, match="KarrasDenoiser: an old name, now 'KarrasPrecond'"):
+        build(precond=dict(old, type='KarrasDenoiser'))
+    with pytest.raises(ValueError, match="KarrasDenoiser: an old name, now 'KarrasPrecond'"):
+        check_model_config(dict(cfg, precond=dict(old, type='KarrasDenoiser')))
+    with pytest.raises(ValueError, match="distillation: an old name, now 'boundary_condition'"):
+        build_precond(dict(distillation=True))
+
+
 def test_edm_teacher_uses_plain_scalings():
     teacher = build(training_mode='edm', sampler='heun', steps=4)
-    assert not teacher.denoiser.distillation
+    assert not teacher.precond.boundary_condition
     assert isinstance(teacher, ConsistencyModel)
     images, _ = teacher.sample(2, labels=1)
     assert images.shape == (2, 16, 16, 3)

@@ -1,15 +1,19 @@
 """Inpainting, colorization and super-resolution against the original's
 ``iterative_inpainting``, ``iterative_colorization`` and ``iterative_superres``
 (fixtures: tools/reference/make_fixtures.py --only-editing)."""
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from mmagic_cm.denoiser import KarrasPrecond
+from mmagic_cm.denoiser.unet import ConsistencyUNetModel, unet_config_from_flags
 from mmagic_cm.editing import algorithms
 from mmagic_cm.editing.operators import Colorize, Inpaint, SuperResolution
-from mmagic_cm.models import ConsistencyModel, KarrasDenoiser, get_generator
-from mmagic_cm.models.unet import ConsistencyUNetModel, unet_config_from_flags
+from mmagic_cm.models import ConsistencyModel
+from mmagic_cm.sampling import get_generator
 from mmagic_cm.testing import load_ref, seeded_state_dict
 
 # the original's functions, as this fixture ran them; the edited images
@@ -28,7 +32,7 @@ def edit_model(size: int) -> ConsistencyModel:
     weights = seeded_state_dict([(k, v.shape) for k, v in unet.state_dict().items()],
                                 meta['weight_seed'])
     unet.load_state_dict(weights, strict=True, assign=True)
-    return ConsistencyModel(unet, KarrasDenoiser(distillation=True)).eval()
+    return ConsistencyModel(unet, KarrasPrecond(boundary_condition=True)).eval()
 
 
 class Rows:
@@ -57,7 +61,8 @@ def run_case(name: str):
     gen = Rows(get_generator(case['generator'], case['num_samples'], case['generator_seed']),
                case['num_samples'], rows)
     x = gen.randn(len(rows), 3, size, size) * 80.0
-    denoiser = model.denoise_fn({'y': labels}, clip_denoised=True)
+    settings = model.settings(clip_denoised=True, dtype='fp32')
+    denoiser = partial(model.sampling_denoiser(settings), y=labels)
     kwargs = dict(steps=case['steps'])
     if case['task'] == 'inpaint':
         mask = np.unpackbits(ref[f'{name}/mask'], axis=-1)[rows]

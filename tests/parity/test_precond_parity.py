@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.models import KarrasDenoiser, get_sigmas_karras, karras_sigma
+from mmagic_cm.denoiser import KarrasPrecond, get_sigmas_karras, karras_sigma
 from mmagic_cm.testing import load_ref, reference_unet
 
 
 @pytest.mark.parametrize('boundary', [False, True])
 def test_scalings_match_original(boundary):
     ref, _ = load_ref('denoiser.npz')
-    den = KarrasDenoiser(distillation=boundary)
+    den = KarrasPrecond(boundary_condition=boundary)
     sigmas = torch.from_numpy(ref['sigmas'])
     name = 'get_scalings_for_boundary_condition' if boundary else 'get_scalings'
     for value, key in zip(den.scalings(sigmas), ('c_skip', 'c_out', 'c_in')):
@@ -18,7 +18,7 @@ def test_scalings_match_original(boundary):
 
 
 def test_boundary_condition_is_identity_at_sigma_min():
-    den = KarrasDenoiser(distillation=True)
+    den = KarrasPrecond(boundary_condition=True)
     c_skip, c_out, _ = den.scalings(torch.tensor([0.002]))
     assert c_skip.item() == 1.0 and c_out.item() == 0.0
 
@@ -41,7 +41,7 @@ def test_karras_sigma_float64_grid_point():
 def test_denoise_matches_original(distill):
     ref, _ = load_ref('denoiser.npz')
     unet = reference_unet('tiny_cond', 0)
-    den = KarrasDenoiser(distillation=bool(distill))
+    den = KarrasPrecond(boundary_condition=bool(distill))
     with torch.no_grad():
         out, denoised = den.denoise(unet, torch.from_numpy(ref['denoise/x_t']),
                                     torch.from_numpy(ref['denoise/sigmas']),
@@ -54,6 +54,6 @@ def test_denoise_matches_original(distill):
 
 def test_bad_sigma_range():
     with pytest.raises(ValueError, match='sigma_min'):
-        KarrasDenoiser(sigma_min=1.0, sigma_max=0.5)
+        KarrasPrecond(sigma_min=1.0, sigma_max=0.5)
     with pytest.raises(ValueError, match='n=0'):
         get_sigmas_karras(0)

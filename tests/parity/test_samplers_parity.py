@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.models import get_generator, to_uint8_nhwc
+from mmagic_cm.files.images import to_uint8
+from mmagic_cm.sampling import get_generator
 from mmagic_cm.testing import assert_images_close, load_ref, reference_model
 
 CASES = sorted(load_ref('samplers.npz')[1]['cases'])
@@ -27,7 +28,7 @@ def test_sampler_matches_original(case):
     # x0 agrees to 2e-5; the uint8 truncation can still flip a level where a
     # value sits on a boundary, and on these 1,536 values one flip is 0.07%
     # (the thread count alone flips a few in the 79-NFE churn cases)
-    assert_images_close(to_uint8_nhwc(x0).numpy(), ref[f'{case}/img'], max_fraction=0.01)
+    assert_images_close(to_uint8(x0).numpy(), ref[f'{case}/img'], max_fraction=0.01)
 
 
 def test_cases_cover_every_sampler_and_generator():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.models import KarrasDenoiser
+from mmagic_cm.denoiser import KarrasPrecond
 from mmagic_cm.testing import load_ref, reference_unet
 from mmagic_cm.training.losses import build_metric, consistency_loss, edm_loss
 from mmagic_cm.training.schedules import OriginalSchedule
@@ -11,8 +11,8 @@ from mmagic_cm.training.schedules import OriginalSchedule
 REF = 'training_losses.npz'
 
 
-def denoise_fn(unet, denoiser, y):
-    return lambda x, sigma: denoiser.denoise(unet, x, sigma, y=y)[1]
+def denoiser_of(unet, precond, y):
+    return lambda x, sigma: precond.denoise(unet, x, sigma, y=y)[1]
 
 
 @pytest.mark.parametrize('case', ['ct/l1', 'ct/l2', 'ct/l2-32', 'cd/l1', 'cd/l2', 'cd/l2-32',
@@ -23,13 +23,13 @@ def test_consistency_loss_matches_original(case):
     y = torch.from_numpy(ref['labels'])
     online = reference_unet('tiny_cond', 0).train()
     target = reference_unet('tiny_cond', c['target_weight_seed']).train().requires_grad_(False)
-    student = KarrasDenoiser(distillation=True)
+    student = KarrasPrecond(boundary_condition=True)
     teacher = None
     if c['teacher']:
         t_unet = reference_unet('tiny_cond', c['teacher_weight_seed']).eval()
-        teacher = denoise_fn(t_unet, KarrasDenoiser(distillation=False), y)
+        teacher = denoiser_of(t_unet, KarrasPrecond(boundary_condition=False), y)
     loss = consistency_loss(
-        denoise_fn(online, student, y), denoise_fn(target, student, y),
+        denoiser_of(online, student, y), denoiser_of(target, student, y),
         torch.from_numpy(ref['x_start']), c['num_scales'], torch.from_numpy(ref['noise']),
         torch.from_numpy(ref[c['indices_key']]), build_metric(c['loss_norm']),
         teacher=teacher, weighting=c['weight_schedule'])
@@ -43,9 +43,9 @@ def test_consistency_loss_matches_original(case):
 def test_edm_loss_matches_original():
     ref, _ = load_ref(REF)
     unet = reference_unet('tiny_cond', 0).train()
-    den = KarrasDenoiser(distillation=False, weight_schedule='karras')
+    den = KarrasPrecond(boundary_condition=False, weight_schedule='karras')
     y = torch.from_numpy(ref['labels'])
-    loss = edm_loss(denoise_fn(unet, den, y), torch.from_numpy(ref['x_start']),
+    loss = edm_loss(denoiser_of(unet, den, y), torch.from_numpy(ref['x_start']),
                     torch.from_numpy(ref['edm/sigmas']), torch.from_numpy(ref['noise']),
                     'karras', 0.5)
     np.testing.assert_allclose(loss.detach().numpy(), ref['edm/loss'], rtol=2e-5)

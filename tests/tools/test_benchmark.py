@@ -52,6 +52,7 @@ def test_benchmark_multistep(tmp_path):
     assert {r['impl'] for r in report['rows']} == {'mmagic_cm', 'diffusers'}
 
 
+@pytest.mark.slow
 def test_benchmark_first_image(tmp_path, capsys):
     report = run_benchmark(tmp_path, '--dtypes', 'fp32', '--first-image')
     first = report['first_image']

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.shards import default_shard_size, shard_ranges
+from mmagic_cm.distributed.shards import default_shard_size, shard_ranges
 from mmagic_cm.testing import ROOT, reference_weights, run_tool
 
 # 10 samples in batches of 2, three steps: every sample draws noise three times
@@ -94,6 +94,7 @@ def test_determ_generator_shards_equal_plain(setup, tmp_path):
     assert_same(load(out), setup['plain']['determ'])
 
 
+@pytest.mark.slow
 def test_two_processes_with_torchrun_equal_one(setup, tmp_path):
     """Two gloo processes finish a run that one process began."""
     out = tmp_path / 't.npz'

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.fileio import lock_path
+from mmagic_cm.files.atomic import lock_path
 from mmagic_cm.testing import ROOT
 
 C = osp.join(ROOT, 'configs', 'consistency_models',
@@ -64,7 +64,8 @@ SAMPLE_CASES = [
     (['--cfg-options', 'model.unet.model_chanels=3'], "did you mean 'model_channels'"),
     (['--cfg-options', 'model.unet.model_channels=abc'], 'expected a number'),
     (['--cfg-options', 'model.unet.type=NoSuchUNet'], "did you mean 'ConsistencyUNetModel'"),
-    (['--cfg-options', 'model.denoiser.sigma_data=0'], 'sigma_data must be a positive'),
+    (['--cfg-options', 'model.precond.sigma_data=0'], 'sigma_data must be a positive'),
+    (['--cfg-options', 'model.denoiser.sigma_data=1'], "an old name, now 'precond'"),
     (['--cfg-options', 'model.precond.rho=-7'], 'rho must be a positive number'),
     (['--cfg-options', 'model.precond.sigma_min=100'], 'sigma_min < sigma_max'),
     (['--cfg-options', 'model.seed=abc'], 'seed must be an integer'),
@@ -109,6 +110,7 @@ def test_bad_outputs_are_refused_before_sampling(files, out, text):
     assert 'sampling' not in proc.stderr  # refused before the work
 
 
+@pytest.mark.slow
 def test_export_weights_protects_its_input_and_outputs(files, tmp_path):
     ck = tmp_path / 'ck.pt'
     ck.write_bytes(open(WEIGHTS, 'rb').read())
@@ -147,6 +149,7 @@ def test_unexpected_errors_are_one_line_with_debug_for_the_traceback(files):
     assert proc.returncode == 2 and 'Traceback' in proc.stderr  # --debug shows it
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_in_one_line_keeping_the_old_output(files):
     out = files / 'old.npz'
     proc = subprocess.Popen(
@@ -212,6 +215,7 @@ def test_sharded_run_refuses_a_malformed_run_json(tmp_path, text, message):
     assert os.listdir(run.parent) == ['run.json']
 
 
+@pytest.mark.slow
 def test_a_corrupt_shard_is_named_and_drawn_again(tmp_path):
     out = tmp_path / 's.npz'
     args = ['sample', C, '--out', out, *DIGITS, '--shard-size', '4']
@@ -238,6 +242,7 @@ def test_a_corrupt_shard_is_named_and_drawn_again(tmp_path):
     assert os.listdir(tmp_path) == ['s.npz']
 
 
+@pytest.mark.slow
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
     dead.wait()
@@ -304,7 +309,7 @@ def test_a_damaged_shipped_weight_file_is_refused(files, tmp_path):
     raw = bytearray((shipped / 'cd_digits16_ema.pt').read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     (shipped / 'cd_digits16_ema.pt').write_bytes(bytes(raw))
-    code = ('import runpy, sys; import mmagic_cm.checkpoint as c; '
+    code = ('import runpy, sys; import mmagic_cm.files.checkpoint as c; '
             f'c.SHIPPED_WEIGHTS_DIR = {str(shipped)!r}; sys.argv = sys.argv[1:]; '
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     proc = subprocess.run(

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmagic_cm.checkpoint import read_checkpoint
+from mmagic_cm.files.checkpoint import read_checkpoint
 from mmagic_cm.testing import ROOT, TINY_CONFIGS, run_tool
+
+pytestmark = pytest.mark.slow  # MMagic's scripts in fresh processes, 7-11 s each on 2 cores
 
 CD_DIGITS = osp.join(ROOT, 'configs', 'consistency_models',
                      'consistency_models_cd_digits-onestep-16x16.py')

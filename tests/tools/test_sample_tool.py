@@ -20,6 +20,7 @@ def tiny_ckpt(tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.slow
 def test_cli_subprocess_writes_npz_grid_and_progress(tiny_cond_config, tiny_ckpt, tmp_path):
     out, grid = tmp_path / 'samples.npz', tmp_path / 'grid.png'
     proc = subprocess.run(
@@ -105,7 +106,7 @@ def test_bad_input_one_line_and_no_output(args, message, tiny_cond_config, tmp_p
 
 
 def test_blank_labels_are_an_error_and_none_means_random():
-    from mmagic_cm.labels import parse_labels
+    from mmagic_cm.sampling.labels import parse_labels
     for blank in ('', '  ', ',', ' ,, '):
         with pytest.raises(ValueError, match='is empty.*omit --labels'):
             parse_labels(blank, 10)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from mmagic_cm.models import KarrasPrecond, TrigFlowPrecond, trigflow_network
-from mmagic_cm.models.precond import Denoiser, append_dims
-from mmagic_cm.models.unet import ConsistencyUNetModel
+from mmagic_cm.denoiser import KarrasPrecond, TrigFlowPrecond, trigflow_network
+from mmagic_cm.denoiser.precond import Denoiser, append_dims
+from mmagic_cm.denoiser.unet import ConsistencyUNetModel
 from mmagic_cm.testing import seeded_state_dict, tiny_ect_denoiser
 from mmagic_cm.training.dropout import SharedDropout
 from mmagic_cm.training.objectives import EasyConsistencyTuning
@@ -206,3 +206,20 @@ def test_finite_difference_steps_stay_inside_the_time_range():
     with torch.no_grad():
         d = time_derivative(fn, x / 0.5, t, torch.randn_like(x), 0.5, 'finite-difference', 0.05)
     assert torch.isfinite(d).all()
+
+
+def test_tangent_runs_in_float32_under_autocast():
+    """FastGen's choice: under bf16 autocast the JVP runs in float32 (it equals
+    the JVP without autocast), unless tangent_fp32=False."""
+    den, x, y = tiny_ect_denoiser()
+    fn = trigflow_network(KarrasPrecond(), den.net.eval(), y=y)
+    t = torch.tensor([0.3, 0.7, 1.0, 1.3, 0.5, 0.9])[:len(x)]
+    v = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        exact = time_derivative(fn, x, t, v, 0.5, 'jvp')
+        with torch.autocast('cpu', torch.bfloat16):
+            kept = time_derivative(fn, x, t, v, 0.5, 'jvp')
+            low = time_derivative(fn, x, t, v, 0.5, 'jvp', fp32=False)
+    assert kept.dtype == torch.float32
+    torch.testing.assert_close(kept, exact, rtol=1e-5, atol=1e-6)
+    assert (low.float() - exact).abs().max() > 10 * (kept - exact).abs().max()

@@ -1,4 +1,5 @@
-"""Training through mmengine: tools/train.py, resume, schedules, bad input, DDP."""
+"""Training through mmengine: tools/train.py, resume, schedules, bad input, DDP
+(FSDP: test_fsdp.py)."""
 import os
 import os.path as osp
 import subprocess
@@ -71,6 +72,7 @@ def test_lognormal_indices_follow_the_discretised_lognormal():
     assert abs(float(torch.log(sigmas).median()) + 1.1) < 0.6
 
 
+@pytest.mark.slow
 def test_train_runs_and_lowers_the_loss_on_a_fixed_batch(tmp_path):
     assert run_train(EDM, tmp_path) == 0
     cfg = Config.fromfile(EDM)
@@ -92,7 +94,8 @@ def test_train_runs_and_lowers_the_loss_on_a_fixed_batch(tmp_path):
     assert fixed_loss(model) < 0.7 * before
 
 
-@pytest.mark.parametrize('mode', ['cd', 'ect', 'sct', 'scd'])
+@pytest.mark.parametrize('mode', ['cd', *(pytest.param(m, marks=pytest.mark.slow)
+                                          for m in ('ect', 'sct', 'scd'))])
 def test_resume_continues_exactly(tmp_path, teacher_file, mode):
     config = CD if mode == 'cd' else RECENT[mode]
     opts = teacher_options(mode, teacher_file)
@@ -173,6 +176,7 @@ def test_resume_from_another_config_is_refused(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == before  # nothing lost or added
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(tmp_path):
     env = dict(os.environ, MASTER_PORT='29517', OMP_NUM_THREADS='1', PYTHON=sys.executable)
     proc = subprocess.run(
@@ -187,38 +191,11 @@ def test_two_process_gloo_run(tmp_path):
     assert 'Distributed training: True' in log and "backend='gloo'" in log
 
 
-def dist_train(work_dir, port, *args):
-    env = dict(os.environ, MASTER_PORT=str(port), OMP_NUM_THREADS='1', PYTHON=sys.executable)
-    return subprocess.run(
-        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CT, '2', '--work-dir', str(work_dir),
-         *args, '--cfg-options', 'train_cfg.max_iters=3'],
-        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
-
-
-def test_fsdp_run_equals_the_ddp_run(tmp_path):
-    """Two gloo processes sharding the model (FSDP) train what DDP trains: the
-    same online, target and EMA weights after 3 iterations, in an ordinary
-    checkpoint."""
-    proc = dist_train(tmp_path / 'fsdp', 29518, '--strategy', 'fsdp')
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert dist_train(tmp_path / 'ddp', 29519).returncode == 0
-    fsdp, ddp = (load_state(tmp_path / d / 'iter_3.pth')['state_dict'] for d in ('fsdp', 'ddp'))
-    assert fsdp.keys() == ddp.keys() and int(fsdp['train_step_count']) == 3
-    for k in ddp:
-        torch.testing.assert_close(fsdp[k], ddp[k], rtol=1e-4, atol=1e-5, msg=k)
-    assert any('ema_unets' in k for k in ddp)
-
-
-def test_fsdp_needs_many_processes(tmp_path, capsys):
-    assert run_train(CT, tmp_path, '--strategy', 'fsdp') == 2
-    assert 'tools/dist_train.sh CONFIG NPROC --strategy fsdp' in capsys.readouterr().err
-    assert not os.listdir(tmp_path)
-
-
+@pytest.mark.slow
 def test_lpips_with_local_weights_and_offline_error(tmp_path, monkeypatch):
     from torchvision.models import vgg16
 
-    from mmagic_cm.checkpoint import CheckpointError
+    from mmagic_cm.files.checkpoint import CheckpointError
     from mmagic_cm.training.lpips import VGG16_URL, LPIPSLoss
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
     with pytest.raises(CheckpointError) as err:
@@ -249,6 +226,7 @@ def test_amp_fp16_needs_cuda(tmp_path, capsys):
     assert '--amp fp16 needs CUDA' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_copied_and_moved_work_dirs_resume_from_their_own_files(tmp_path, teacher_file):
     """last_checkpoint holds an absolute path: a copy must not resume from the
     original's files, a moved dir must not fail; a truncated newest checkpoint

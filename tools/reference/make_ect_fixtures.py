@@ -12,7 +12,7 @@ same network; what is compared is the loss: the draws of t and the noise,
 the mapping r(t) per stage, the shared noise and dropout masks, the clean
 image at r = 0, the metric and the weighting (per sample), and the gradient
 it gives. ``ECMLoss`` shares dropout masks by restoring the CUDA RNG state;
-without CUDA, :func:`mmagic_cm.reference.load_ect_loss` points those calls
+without CUDA, :func:`mmagic_cm.testing.reference.load_ect_loss` points those calls
 at the CPU generator, which is what CPU dropout draws from.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmagic_cm.reference import load_ect_loss
 from mmagic_cm.testing import ECT_CASES as CASES
 from mmagic_cm.testing import tiny_ect_denoiser
+from mmagic_cm.testing.reference import load_ect_loss
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmagic_cm.reference import DENOISER_KWARGS, Reference  # noqa: F401
+from mmagic_cm.testing.reference import DENOISER_KWARGS, Reference  # noqa: F401
 
 SEED = 42
 LABELS = [3, 997]
@@ -198,7 +198,7 @@ def make_denoiser(ref: Reference, out: Path) -> Dict[str, Any]:
     arrays: Dict[str, np.ndarray] = {}
     sigmas = torch.tensor([0.002, 0.01, 0.1, 0.5, 1.0, 5.0, 20.0, 80.0], dtype=torch.float32)
     arrays['sigmas'] = f32(sigmas)
-    diffusion = ref.denoiser(distillation=True)
+    diffusion = ref.diffusion(distillation=True)
     for fn_name in ('get_scalings', 'get_scalings_for_boundary_condition'):
         c_skip, c_out, c_in = getattr(diffusion, fn_name)(sigmas)
         arrays[f'{fn_name}/c_skip'] = f32(c_skip)
@@ -225,7 +225,7 @@ def make_denoiser(ref: Reference, out: Path) -> Dict[str, Any]:
     for distillation in (False, True):
         tag = f'distill{int(distillation)}'
         with torch.no_grad():
-            model_output, denoised = ref.denoiser(distillation).denoise(
+            model_output, denoised = ref.diffusion(distillation).denoise(
                 model, x_t, den_sigmas, y=y)
         arrays[f'denoise/{tag}/model_output'] = f32(model_output)
         arrays[f'denoise/{tag}/denoised'] = f32(denoised)
@@ -290,7 +290,7 @@ def sample_case(ref: Reference, model: nn.Module, image_size: int, batch: int,
                   sigma_max=80.0, ts=ts, **churn)
     with torch.no_grad():
         x0 = ref.karras_sample(
-            ref.denoiser(distillation), model, shape=(batch, 3, image_size, image_size),
+            ref.diffusion(distillation), model, shape=(batch, 3, image_size, image_size),
             model_kwargs=model_kwargs, device='cpu', generator=gen, **kwargs)
     record = dict(kwargs, shape=[batch, 3, image_size, image_size], labels=labels,
                   distillation=distillation, generator=generator, generator_seed=seed,
@@ -399,7 +399,7 @@ def make_editing(ref: Reference, out: Path) -> Dict[str, Any]:
     """
     batch = 14
     models = {size: ref.build(arch, EDIT_SEED) for size, arch in EDIT_ARCHS.items()}
-    diffusion = ref.denoiser(distillation=True)
+    diffusion = ref.diffusion(distillation=True)
     labels = torch.arange(batch) % 10
     coarse = randn_seeded((batch, 3, 8, 8), 7)
     cases = {

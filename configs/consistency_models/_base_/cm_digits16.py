@@ -43,7 +43,7 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4))
 # Runner.resume have one to save and restore (else they warn every run)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 # evaluation (tools/test.py, MMagic's too): 1,000 samples scored by the shipped
-# digits classifier, offline (mmagic_cm.evaluation.DigitsMetric)
+# digits classifier, offline (mmagic_cm.evaluation.digits_metric.DigitsMetric)
 test_cfg = dict(type='MultiTestLoop')
 test_dataloader = dict(
     batch_size=100,
