@@ -303,8 +303,12 @@ def toasts(page):
 
 
 def close_toasts(page):
-    for button in page.locator('.toast-body .toast-close').all():
-        button.click()
+    """Close every toast and wait until none is left. A toast that is already
+    closing is inert (Playwright's click waits on it until its timeout), so the
+    buttons are clicked from the page and the wait is on the toasts going."""
+    page.evaluate("document.querySelectorAll('.toast-body .toast-close')"
+                  ".forEach(b => b.click())")
+    page.wait_for_function('!document.querySelector(".toast-body")')
 
 
 def wait_for_toast(page, text):
