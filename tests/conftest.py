@@ -1,6 +1,7 @@
 """Shared fixtures; helpers live in :mod:`mmagic_cm.testing` (tests import the package only)."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 import numpy as np
@@ -10,6 +11,20 @@ from PIL import Image
 
 import mmagic_cm  # noqa: F401  (registers modules, installs the mmcv stand-in)
 from mmagic_cm.testing import TINY_CONFIGS
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _own_cache_home(tmp_path_factory):
+    """What the runtimes compile from exported files (OpenVINO, TensorRT) is
+    cached under $XDG_CACHE_HOME: the tests' own, not the user's (child
+    processes inherit it)."""
+    old = os.environ.get('XDG_CACHE_HOME')
+    os.environ['XDG_CACHE_HOME'] = str(tmp_path_factory.mktemp('cache_home'))
+    yield
+    if old is None:
+        os.environ.pop('XDG_CACHE_HOME', None)
+    else:
+        os.environ['XDG_CACHE_HOME'] = old
 
 
 @pytest.fixture

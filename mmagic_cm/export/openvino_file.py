@@ -6,13 +6,15 @@ import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional
+from xml.etree import ElementTree
 
 import numpy as np
 import torch
 
+from ..files.checkpoint import CheckpointError
 from ..registry import EXPORT_FORMATS
 from .formats import ExportFormat
-from .runtime import METADATA_KEY, _numpy, require
+from .runtime import METADATA_KEY, _numpy, engine_cache_dir, require
 
 #: the names of D's inputs (a port has several tensor names after conversion)
 INPUTS = ('x', 'sigma', 'y')
@@ -30,10 +32,14 @@ class OpenVINOFormat(ExportFormat):
     staged_onnx = 'model.onnx'
 
     def read_metadata_text(self, path: str) -> Optional[str]:
-        ov = require('openvino', 'reading an OpenVINO file')
-        model = ov.Core().read_model(path)
-        return model.get_rt_info([METADATA_KEY]).astype(str) \
-            if model.has_rt_info([METADATA_KEY]) else None
+        # from the .xml itself: OpenVINO's read_model would load the weights too
+        # (a second or more of every command for a large model)
+        try:
+            root = ElementTree.parse(path).getroot()
+        except ElementTree.ParseError as exc:
+            raise CheckpointError(f'{path} is not an OpenVINO .xml file ({exc})') from None
+        node = root.find(f'rt_info/{METADATA_KEY}') if root.tag == 'net' else None
+        return None if node is None else node.get('value')
 
     def open(self, exported, threads: Optional[int]):
         ov = require('openvino', 'sampling through an OpenVINO file')
@@ -45,7 +51,16 @@ class OpenVINOFormat(ExportFormat):
         if threads:
             config['INFERENCE_NUM_THREADS'] = threads
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(exported.path), 'CPU', config)
+        if os.environ.get('MMAGIC_CM_OPENVINO_CACHE', '1') != '0':
+            # the compiled model is kept: a later process imports it instead of
+            # compiling again (seconds for large int8 models)
+            cache = engine_cache_dir('openvino', exported.path)
+            try:
+                os.makedirs(cache, exist_ok=True)
+                core.set_property({'CACHE_DIR': cache})
+            except OSError:  # a read-only home: compile every time, as without a cache
+                pass
+        compiled = core.compile_model(exported.path, 'CPU', config)
         names = _input_names(compiled.inputs)
         request = compiled.create_infer_request()
 

@@ -136,20 +136,25 @@ GPU_RUNTIME_HINT = ('replace onnxruntime by the onnxruntime-gpu build for your C
                     'also needs its own libraries): see docs/deploy.md, "GPU"')
 
 
-def tensorrt_cache_dir(path: Optional[str] = None) -> str:
-    """Where TensorRT engines built from exported files are kept (building one
-    takes minutes): ``$XDG_CACHE_HOME/mmagic_cm/tensorrt`` (``~/.cache/...``),
-    and for ``path`` a folder of its own, named from the file's absolute path,
-    size and modification time: ONNX Runtime names an engine after the file's
-    base name and graph, not its weights, so a file exported again (or another
-    one of the same name) must not find the old engine."""
+def engine_cache_dir(runtime: str, path: Optional[str] = None) -> str:
+    """Where a runtime keeps what it compiles from exported files (TensorRT
+    engines take minutes to build; OpenVINO's compiled CPU models seconds):
+    ``$XDG_CACHE_HOME/mmagic_cm/<runtime>`` (``~/.cache/...``), and for
+    ``path`` a folder of its own, named from the file's absolute path, size and
+    modification time (and its ``.bin``'s for OpenVINO): the runtimes name
+    what they cache after the graph, not always the weights, so a file
+    exported again (or another one of the same name) must not find the old
+    one."""
     root = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
-    folder = osp.join(root, 'mmagic_cm', 'tensorrt')
+    folder = osp.join(root, 'mmagic_cm', runtime)
     if path is None:
         return folder
-    st = os.stat(path)
-    key = f'{osp.abspath(path)}:{st.st_size}:{st.st_mtime_ns}'
-    return osp.join(folder, hashlib.sha256(key.encode()).hexdigest()[:16])
+    parts = [osp.abspath(path)]
+    for f in (path, osp.splitext(path)[0] + '.bin'):
+        if osp.isfile(f):
+            st = os.stat(f)
+            parts.append(f'{st.st_size}:{st.st_mtime_ns}')
+    return osp.join(folder, hashlib.sha256(':'.join(parts).encode()).hexdigest()[:16])
 
 
 def require_provider(ort, provider: str) -> None:
@@ -168,7 +173,7 @@ def onnx_providers(ort, provider: str, device_index: int, dtype: str,
     """ONNX Runtime's provider list for ``provider`` ('cpu', 'cuda' or
     'tensorrt'); MissingBackendError when this onnxruntime lacks it.
     TensorRT may use fp16 kernels for files exported with ``--dtype fp16``
-    (its fp16 flag), keeps its engines in :func:`tensorrt_cache_dir` of
+    (its fp16 flag), keeps its engines in :func:`engine_cache_dir` of
     ``path`` and falls back to CUDA for what it cannot take."""
     require_provider(ort, provider)
     cuda = ('CUDAExecutionProvider', {'device_id': device_index})
@@ -176,7 +181,7 @@ def onnx_providers(ort, provider: str, device_index: int, dtype: str,
         return ['CPUExecutionProvider']
     if provider == 'cuda':
         return [cuda]
-    cache = tensorrt_cache_dir(path)
+    cache = engine_cache_dir('tensorrt', path)
     if path is not None:
         os.makedirs(cache, exist_ok=True)  # TensorRT creates one level only
     return [('TensorrtExecutionProvider', {

@@ -1,6 +1,7 @@
 """Export of D(x, σ[, y]) to ONNX / OpenVINO and sampling through the files (tiny configs)."""
 import os
 import os.path as osp
+import shutil
 
 import numpy as np
 import pytest
@@ -258,9 +259,53 @@ def test_io_binding_runner_equals_plain_run(exported, weights):
     assert torch.equal(bound.clamp(-1, 1), plain)
 
 
+def test_openvino_metadata_read_from_the_xml(exported, tmp_path, monkeypatch):
+    """The metadata comes from the .xml text, without OpenVINO (which would load
+    the weights); a broken .xml is one line naming it."""
+    from mmagic_cm.export.runtime import read_metadata
+    monkeypatch.setitem(__import__('sys').modules, 'openvino', None)
+    meta = read_metadata(exported['openvino'])
+    assert meta['format'] == 'openvino' and meta['batch_size'] == 2
+    assert meta['config'] == 'cm_tiny_cond.py'
+    bad = tmp_path / 'bad.xml'
+    bad.write_text('<net><layers>')
+    with pytest.raises(CheckpointError, match='bad.xml is not an OpenVINO .xml file'):
+        read_metadata(str(bad))
+    other = tmp_path / 'other.xml'
+    other.write_text('<net><rt_info><something value="1"/></rt_info></net>')
+    with pytest.raises(CheckpointError, match='no mmagic_cm metadata'):
+        read_metadata(str(other))
+
+
+def test_openvino_compiled_model_cache(exported, tmp_path, monkeypatch):
+    """A second process imports the compiled model from the cache (a folder per
+    file, under $XDG_CACHE_HOME) and computes the same; a file written again
+    gets its own folder; MMAGIC_CM_OPENVINO_CACHE=0 keeps nothing."""
+    from mmagic_cm.export.runtime import engine_cache_dir
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    path = str(tmp_path / 'm.xml')
+    for suffix in ('.xml', '.bin'):
+        shutil.copy(osp.splitext(exported['openvino'])[0] + suffix,
+                    osp.splitext(path)[0] + suffix)
+    x, sigma, y = torch.randn(2, 3, 16, 16), torch.tensor([80.0, 0.5]), torch.tensor([1, 2])
+    monkeypatch.setenv('MMAGIC_CM_OPENVINO_CACHE', '0')
+    plain = ExportedDenoiser(path)(x, sigma, y)
+    assert not osp.exists(tmp_path / 'cache')
+    monkeypatch.delenv('MMAGIC_CM_OPENVINO_CACHE')
+    folder = engine_cache_dir('openvino', path)
+    assert folder.startswith(str(tmp_path / 'cache' / 'mmagic_cm' / 'openvino'))
+    first = ExportedDenoiser(path)(x, sigma, y)
+    blobs = os.listdir(folder)
+    assert blobs and torch.equal(first, plain)
+    again = ExportedDenoiser(path)(x, sigma, y)  # from the cache
+    assert os.listdir(folder) == blobs and torch.equal(again, plain)
+    os.utime(osp.splitext(path)[0] + '.bin', ns=(0, 10**9))
+    assert engine_cache_dir('openvino', path) != folder
+
+
 def test_gpu_providers(exported, weights, tmp_path, monkeypatch):
     """CUDA / TensorRT: the provider lists, and one line where onnxruntime lacks them."""
-    from mmagic_cm.export.runtime import onnx_providers, tensorrt_cache_dir
+    from mmagic_cm.export.runtime import engine_cache_dir, onnx_providers
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
 
     class FakeOrt:
@@ -271,7 +316,8 @@ def test_gpu_providers(exported, weights, tmp_path, monkeypatch):
             return ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
     trt, cuda = onnx_providers(FakeOrt, 'tensorrt', 1, 'fp16')
     assert trt[0] == 'TensorrtExecutionProvider' and trt[1]['trt_fp16_enable'] is True
-    assert trt[1]['device_id'] == 1 and trt[1]['trt_engine_cache_path'] == tensorrt_cache_dir()
+    assert trt[1]['device_id'] == 1
+    assert trt[1]['trt_engine_cache_path'] == engine_cache_dir('tensorrt')
     assert cuda == ('CUDAExecutionProvider', {'device_id': 1})
     assert onnx_providers(FakeOrt, 'tensorrt', 0, 'fp32')[0][1]['trt_fp16_enable'] is False
     # engines: a folder per file, made; a file written again gets another
