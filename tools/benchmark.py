@@ -23,6 +23,9 @@ consistency_models_8xb256-imagenet1k-onestep-64x64.py --batch-sizes 4 \\
     # command to file (what tools/sample.py runs, one batch, in a fresh process)
     # beside python -c "import torch"
     python tools/benchmark.py CONFIG --first-image --batch-sizes 10 [--checkpoint model.pt]
+    # the whole process for 16 images in batches of 4, through an exported file
+    python tools/benchmark.py CONFIG --first-image --batch-sizes 4 --num-samples 16 \\
+        --dtypes fp32 --checkpoint model_int8.xml
 
 Weights are random (seeded, :func:`mmagic_cm.testing.seeded_state_dict`)
 unless ``--checkpoint`` is given; speed does not depend on them. Baselines
@@ -96,6 +99,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--first-image', action='store_true',
                    help='only time the sampling command from command to file (one batch of the '
                    'first --batch-sizes, in a fresh process) beside python -c "import torch"')
+    p.add_argument('--num-samples', type=int,
+                   help='--first-image: images to write, in batches of the first --batch-sizes '
+                   '(default: one batch)')
     p.add_argument('--json', help='also write the results here')
     p.add_argument('--verbose', action='store_true',
                    help='also show the third-party warnings MMagic prints on import')
@@ -115,7 +121,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             compile_mode=args.compile_mode, sampler=args.sampler, ts=args.ts,
             steps=args.steps, reps=args.reps, warmup=args.warmup, compare=args.compare,
             cm_repo=args.cm_repo, device=args.device, threads=args.threads,
-            matmul_size=args.matmul_size, quality=args.quality, first_image=args.first_image)
+            matmul_size=args.matmul_size, quality=args.quality, first_image=args.first_image,
+            num_samples=args.num_samples)
     except ValueError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -33,7 +33,8 @@ class BenchmarkOptions:
     and ``compile`` for ours, then each of ``compare`` (diffusers, original,
     onnxruntime, onnxruntime-tensorrt, openvino) with its defaults; ``reps``
     timed rounds after ``warmup``. ``checkpoint`` None: seeded random weights.
-    ``first_image``: only the command-to-file time of one batch.
+    ``first_image``: only the command-to-file time of one batch (of
+    ``num_samples`` images in batches of the first batch size, if given).
     """
     config: str
     checkpoint: Optional[str] = None
@@ -54,6 +55,7 @@ class BenchmarkOptions:
     matmul_size: int = 4096
     quality: bool = False
     first_image: bool = False
+    num_samples: Optional[int] = None
 
 
 # ------------------------------------------------------------------ measuring
@@ -616,7 +618,8 @@ def _wall(cmd: List[str]) -> Tuple[float, subprocess.CompletedProcess]:
 def first_image(opts: BenchmarkOptions, setup: Optional[Setup] = None) -> dict:
     """Command to file: the sampling command's work
     (:func:`~mmagic_cm.apis.sampling.sample_to_file`) in a fresh process writing
-    one batch (the first of ``batch_sizes``) to an ``.npz``, beside ``python -c
+    one batch (the first of ``batch_sizes``; ``num_samples`` images in such
+    batches, if given) to an ``.npz``, beside ``python -c
     "import torch"``; medians of ``reps`` runs of each, interleaved. The
     checkpoint: ``checkpoint``, else the config's local ``model_path`` (the
     shipped digits models), else a temporary file of seeded weights."""
@@ -629,6 +632,7 @@ def first_image(opts: BenchmarkOptions, setup: Optional[Setup] = None) -> dict:
             checkpoint, source = path, 'the config\'s model_path'
     checkpoint = osp.abspath(checkpoint) if checkpoint else None  # the child runs in REPO
     batch = opts.batch_sizes[0]
+    images = opts.num_samples or batch
     reps = max(1, opts.reps)
     with tempfile.TemporaryDirectory() as folder:
         if not checkpoint:
@@ -641,7 +645,7 @@ def first_image(opts: BenchmarkOptions, setup: Optional[Setup] = None) -> dict:
         results = {}
         for dtype in opts.dtypes:
             job = dict(config=osp.abspath(opts.config), checkpoint=checkpoint,
-                       num_samples=batch, batch_size=batch, device=opts.device, dtype=dtype,
+                       num_samples=images, batch_size=batch, device=opts.device, dtype=dtype,
                        out=out, progress=False, channels_last=bool(opts.channels_last[-1]))
             cmd = [sys.executable, '-c', FIRST_IMAGE.replace('JOB', repr(job))]
             runs = []
@@ -662,7 +666,7 @@ def first_image(opts: BenchmarkOptions, setup: Optional[Setup] = None) -> dict:
         for r in results.values():
             r['import_torch_s'] = import_torch_s
             r['x_import_torch'] = r['wall_s'] / import_torch_s
-    return dict(checkpoint=source, images=batch, reps=reps, results=results)
+    return dict(checkpoint=source, images=images, batch=batch, reps=reps, results=results)
 
 
 def first_image_markdown(res: dict) -> str:
@@ -710,6 +714,9 @@ def run_benchmark(config: str, *, argv: Optional[List[str]] = None,
     if unknown:
         raise ValueError(f'--compare: unknown {sorted(unknown)}; choose diffusers, original, '
                          f'{", ".join(EXPORTED)}')
+    if opts.num_samples is not None and (not opts.first_image or opts.num_samples < 1):
+        raise ValueError(f'--num-samples {opts.num_samples}: give a positive number of images, '
+                         'with --first-image (the throughput rows time single batches)')
     for dtype in opts.dtypes:
         if dtype in EXPORT_ONLY_DTYPES:
             if 'openvino' not in opts.compare or opts.first_image:

@@ -54,9 +54,10 @@ def test_benchmark_multistep(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_first_image(tmp_path, capsys):
-    report = run_benchmark(tmp_path, '--dtypes', 'fp32', '--first-image')
+    report = run_benchmark(tmp_path, '--dtypes', 'fp32', '--first-image', '--num-samples', '3')
     first = report['first_image']
-    assert first['images'] == 1 and first['checkpoint'] == 'a temporary file of seeded weights'
+    assert first['images'] == 3 and first['batch'] == 1  # three batches of the first size
+    assert first['checkpoint'] == 'a temporary file of seeded weights'
     res = first['results']['fp32']
     for key in ('build_s', 'load_s', 'sample_s'):
         assert 0 <= res[key] < res['wall_s']
@@ -70,5 +71,9 @@ def test_benchmark_bad_arguments(tmp_path, capsys):
     assert run_tool('benchmark', [cfg, '--dtypes', 'fp16', '--device', 'cpu']) == 2
     assert 'fp16 needs a CUDA device' in capsys.readouterr().err
     assert run_tool('benchmark', [cfg, '--compare', 'tensorflow']) == 2
+    assert run_tool('benchmark', [cfg, '--num-samples', '4']) == 2
+    assert '--num-samples 4: give a positive number of images, with --first-image' in \
+        capsys.readouterr().err
+    assert run_tool('benchmark', [cfg, '--first-image', '--num-samples', '0']) == 2
     with pytest.raises(SystemExit):
         run_tool('benchmark', [cfg, '--channels-last', 'sometimes'])
