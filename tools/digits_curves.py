@@ -5,9 +5,10 @@
     python tools/digits_curves.py plot docs/digits/logs/ect docs/digits/logs/sct --out curves.png
 
 ``evaluate`` samples every ``iter_N.pth`` of WORK_DIR at one and two steps
-(1,000 samples, the config's seed; ``--sample-ema`` overrides the config's
-EMA copy) and writes ``evals.json`` and the run's ``scalars.json`` (mmengine's
-logged scalars) to LOG_DIR: the evidence kept for a shipped model. ``plot``
+(``--heun 40`` for an EDM teacher: Heun, 79 NFE; 1,000 samples, the config's
+seed; ``--sample-ema`` overrides the config's EMA copy) and writes
+``evals.json`` and the run's ``scalars.json`` (mmengine's logged scalars) to
+LOG_DIR: the evidence kept for a shipped model. ``plot``
 draws the runs of several LOG_DIRs in one PNG.
 """
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ev.add_argument('--sample-ema', type=float, metavar='RATE')
     ev.add_argument('--every', type=int, default=1, help='every N-th checkpoint (and the last)')
     ev.add_argument('--num-samples', type=int, default=1000)
+    ev.add_argument('--heun', type=int, metavar='STEPS',
+                    help='a diffusion model (the EDM teachers): Heun over STEPS levels '
+                    'instead of one and two consistency steps')
     pl = sub.add_parser('plot', help='draw runs of evaluate into one PNG')
     pl.add_argument('log_dirs', nargs='+', help='LOG_DIRs of evaluate (name: the folder)')
     pl.add_argument('--out', required=True, help='PNG file')
@@ -51,7 +55,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             from mmagic_cm.apis import init_model
             rows = curves.evaluate_run(partial(init_model, args.config, device='cpu'),
                                        args.work_dir, ts, args.num_samples, args.sample_ema,
-                                       args.every)
+                                       args.every,
+                                       curves.heun_samplers(args.heun) if args.heun else None)
         except (FileNotFoundError, ValueError) as exc:
             print(f'error: {exc}', file=sys.stderr)
             return 2
@@ -62,9 +67,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(osp.join(args.log_dir, 'scalars.json'), 'w') as f:
             f.writelines(json.dumps(row) + '\n' for row in scalars)
         for row in rows:
-            print(f"iter {row['iter']}: 1 step {row['onestep']['frechet']:.1f} / "
-                  f"{100 * row['onestep']['confident']:.1f}%, 2 steps "
-                  f"{row['twostep']['frechet']:.1f} / {100 * row['twostep']['confident']:.1f}%")
+            print(f"iter {row['iter']}: " + ', '.join(
+                f"{curves.CURVE_STYLES[k][2]} {m['frechet']:.1f} / {100 * m['confident']:.1f}%"
+                for k, m in row.items() if k != 'iter'))
         print(f'{len(scalars)} logged rows; wrote {args.log_dir}/evals.json, scalars.json')
         return 0
     runs = {}

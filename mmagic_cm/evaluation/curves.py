@@ -44,17 +44,32 @@ def read_scalars(path: str) -> List[dict]:
     return [by_step[k] for k in sorted(by_step)]
 
 
+#: what :func:`evaluate_run` samples by default: name -> sampling overrides
+CONSISTENCY_SAMPLERS = {'onestep': dict(sampler='onestep'),
+                        'twostep': dict(sampler='multistep', steps=40, ts=(0, 22, 39))}
+
+
+def heun_samplers(steps: int = 40) -> Dict[str, dict]:
+    """Sampling for a diffusion model's curve: Heun over ``steps`` Karras levels
+    (2 · steps − 1 network calls), as the EDM teachers are evaluated."""
+    return {'heun': dict(sampler='heun', steps=steps)}
+
+
 def evaluate_run(load_model: Callable, work_dir: str, ts: Sequence[int] = (0, 22, 39),
                  num_samples: int = 1000, sample_ema: Optional[float] = None,
-                 every: int = 1) -> List[dict]:
+                 every: int = 1, samplers: Optional[Dict[str, dict]] = None) -> List[dict]:
     """Digits metrics of every ``every``-th checkpoint of ``work_dir`` (and the
     last one): ``[{'iter', 'onestep': {...}, 'twostep': {...}}]``, one step
     and two steps at grid indices ``ts`` of a 40-level Karras grid, 1,000
-    balanced class-conditional samples with the config's seed.
+    balanced class-conditional samples with the config's seed; ``samplers``
+    (name -> sampling overrides, e.g. :func:`heun_samplers`) replaces the two.
 
     ``load_model(checkpoint_path)`` returns the model that samples (e.g.
     ``partial(mmagic_cm.apis.init_model, CONFIG, device='cpu')``)."""
     from .digits import digits_metrics
+    if samplers is None:
+        samplers = dict(CONSISTENCY_SAMPLERS, twostep=dict(CONSISTENCY_SAMPLERS['twostep'],
+                                                           ts=tuple(ts)))
     labels = np.arange(num_samples) % 10
     found = checkpoints(work_dir)
     if not found:
@@ -69,18 +84,23 @@ def evaluate_run(load_model: Callable, work_dir: str, ts: Sequence[int] = (0, 22
             model.sample_ema = sample_ema
         model.materialize()
         row = {'iter': int(re.search(r'iter_(\d+)\.pth$', path).group(1))}
-        for name, kw in (('onestep', dict(sampler='onestep')),
-                         ('twostep', dict(sampler='multistep', steps=40, ts=tuple(ts)))):
+        for name, kw in samplers.items():
             images, _ = model.sample(num_samples, labels=labels.tolist(), batch_size=250, **kw)
             row[name] = {k: round(float(v), 4) for k, v in digits_metrics(images, labels).items()}
         rows.append(row)
     return rows
 
 
+#: how :func:`plot_curves` draws each kind of evaluation: marker, line, label
+CURVE_STYLES = {'onestep': ('o', '-', '1 step'), 'twostep': ('s', '--', '2 steps'),
+                'heun': ('^', '-.', 'Heun')}
+
+
 def plot_curves(runs: Dict[str, dict], out: str, reference: Optional[Dict[str, float]] = None
                 ) -> None:
     """One PNG: per run, the training loss (left) and the Fréchet distance at
-    one step (solid) and two steps (dashed) (right) against the iteration.
+    one step (solid), two steps (dashed) or with Heun (dash-dot) (right)
+    against the iteration.
 
     Args:
         runs: name -> ``{'scalars': read_scalars(...), 'evals': evaluate_run(...)}``.
@@ -97,12 +117,11 @@ def plot_curves(runs: Dict[str, dict], out: str, reference: Optional[Dict[str, f
             ax_loss.plot([r['iter'] for r in rows], [r['loss'] for r in rows], color=color,
                          label=name)
         evals = run.get('evals') or []
-        if evals:
-            its = [e['iter'] for e in evals]
-            ax_fd.plot(its, [e['onestep']['frechet'] for e in evals], color=color, marker='o',
-                       label=f'{name}, 1 step')
-            ax_fd.plot(its, [e['twostep']['frechet'] for e in evals], color=color, marker='s',
-                       linestyle='--', label=f'{name}, 2 steps')
+        its = [e['iter'] for e in evals]
+        for kind, (marker, line, label) in CURVE_STYLES.items():
+            if evals and kind in evals[0]:
+                ax_fd.plot(its, [e[kind]['frechet'] for e in evals], color=color,
+                           marker=marker, linestyle=line, label=f'{name}, {label}')
     for j, (label, value) in enumerate((reference or {}).items()):
         ax_fd.axhline(value, color='gray', linestyle=[':', '-.', '--'][j % 3], label=label)
     ax_loss.set(xlabel='iteration', ylabel='training loss (logged mean)', title='loss')

@@ -48,8 +48,14 @@ def test_training_to_exported_weights_keeps_the_provenance(tmp_path):
     assert [e['iter'] for e in evals] == [3, 6]
     assert all(e['onestep']['frechet'] > 0 and e['twostep']['frechet'] > 0 for e in evals)
     assert (log_dir / 'scalars.json').read_text().count('"loss"') == 6
+    # a diffusion model's curve: Heun (here over 3 levels) instead of 1 and 2 steps
+    heun_dir = tmp_path / 'logs' / 'heun'
+    assert run_tool('digits_curves', ['evaluate', CT, str(tmp_path), '--log-dir', str(heun_dir),
+                                      '--num-samples', '20', '--heun', '3', '--every', '2']) == 0
+    evals = json.loads((heun_dir / 'evals.json').read_text())['evals']
+    assert [sorted(e) for e in evals] == [['heun', 'iter']] * 2 and evals[0]['iter'] == 3
     png = tmp_path / 'curves.png'
-    assert run_tool('digits_curves', ['plot', str(log_dir), '--out', str(png),
+    assert run_tool('digits_curves', ['plot', str(log_dir), str(heun_dir), '--out', str(png),
                                       '--reference', 'CD, 2 steps=73.8']) == 0
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
