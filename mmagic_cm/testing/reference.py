@@ -9,8 +9,10 @@ registers small stand-ins in ``sys.modules`` before it is imported:
 * ``flash_attn.flash_attention.FlashAttention``: plain float32 softmax
   attention with scale ``1/sqrt(head_dim)`` (or PyTorch's SDPA for speed
   comparisons);
-* ``mpi4py`` (``MPI``) and ``blobfile``: only imported by ``cm.dist_util``;
-* ``piq.LPIPS``: raises if instantiated.
+* ``mpi4py`` (``MPI``, one process) and ``blobfile`` (local files): only
+  imported by ``cm.dist_util``, enough for its scripts to run on one CPU
+  process (``tools/reference/original_sample.py``);
+* ``piq.LPIPS``: raises if called (the sampling script only builds one).
 
 Used by ``tools/reference/make_fixtures.py`` and ``tools/benchmark.py
 --compare original``.
@@ -18,6 +20,7 @@ Used by ``tools/reference/make_fixtures.py`` and ``tools/benchmark.py
 from __future__ import annotations
 
 import math
+import os
 import sys
 import types
 from pathlib import Path
@@ -73,10 +76,29 @@ class StandInFlashAttention(nn.Module):
 
 
 class _NoLPIPS:
-    """Placeholder for ``piq.LPIPS``; the fixtures never need a perceptual loss."""
+    """Placeholder for ``piq.LPIPS``: built (the original's sampling script makes
+    one it never calls), but the fixtures never compute a perceptual loss."""
 
     def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
         raise RuntimeError('LPIPS is not available here; use loss_norm="l2"')
+
+
+class _OneProcessComm:
+    """``MPI.COMM_WORLD`` of a single process: what ``cm.dist_util`` asks of it."""
+
+    rank, size = 0, 1
+
+    def Get_rank(self) -> int:  # noqa: N802  (mpi4py's name)
+        return 0
+
+    def Get_size(self) -> int:  # noqa: N802
+        return 1
+
+    def bcast(self, value, root: int = 0):
+        return value
 
 
 def install_stand_ins(attention: str = 'softmax') -> None:
@@ -94,9 +116,12 @@ def install_stand_ins(attention: str = 'softmax') -> None:
     flash_attn.flash_attention = flash_attention
 
     mpi4py = types.ModuleType('mpi4py')
-    mpi4py.MPI = types.SimpleNamespace(COMM_WORLD=None)
+    mpi4py.MPI = types.SimpleNamespace(COMM_WORLD=_OneProcessComm())
 
-    blobfile = types.ModuleType('blobfile')
+    blobfile = types.ModuleType('blobfile')  # local files: open() and os.path
+    blobfile.BlobFile = open
+    blobfile.join = os.path.join
+    blobfile.exists = os.path.exists
 
     piq = types.ModuleType('piq')
     piq.LPIPS = _NoLPIPS
