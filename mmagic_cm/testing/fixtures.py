@@ -92,13 +92,16 @@ def reference_unet(arch: str, seed: int):
     return unet.eval()
 
 
-def reference_model(arch: str, seed: int, distillation: bool, **settings):
-    """A ConsistencyModel around :func:`reference_unet` (CD/CT scalings, or a teacher's)."""
+def reference_model(arch: str, seed: int, boundary_condition: bool, **settings):
+    """A ConsistencyModel around :func:`reference_unet`: a consistency model's
+    boundary-condition scalings (the original's ``distillation=True``), or an
+    EDM teacher's."""
     from ..denoiser import KarrasPrecond
     from ..models import ConsistencyModel
-    precond = KarrasPrecond(sigma_min=0.002, sigma_max=80.0, boundary_condition=distillation)
+    precond = KarrasPrecond(sigma_min=0.002, sigma_max=80.0,
+                            boundary_condition=boundary_condition)
     return ConsistencyModel(reference_unet(arch, seed), precond,
-                            training_mode='consistency' if distillation else 'edm',
+                            training_mode='consistency' if boundary_condition else 'edm',
                             **settings).eval()
 
 

@@ -113,7 +113,7 @@ def test_pipeline_onestep_matches_ours(arch, tmp_path):
     # the pipeline scales latents by init_noise_sigma = sigma_max, as ours does
     images = pipe(batch_size=2, class_labels=labels, num_inference_steps=1,
                   latents=noise.clone(), output_type='pt').images * 2 - 1
-    model = reference_model(arch, 0, distillation=True, sampler='onestep')
+    model = reference_model(arch, 0, boundary_condition=True, sampler='onestep')
     ours = model.sample_batch(2, get_generator('dummy'), labels=labels, noise=noise)
     diff = (images - ours).abs().max().item()
     print(f'{arch}: pipeline vs onestep max abs difference {diff:.3g}')

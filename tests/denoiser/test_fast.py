@@ -49,7 +49,7 @@ def draw(model: ConsistencyModel, labels, **settings) -> torch.Tensor:
                 ids=['tiny_cond', 'tiny_uncond'])
 def tiny(request):
     arch, seed, labels = request.param
-    return reference_model(arch, seed, distillation=True), labels
+    return reference_model(arch, seed, boundary_condition=True), labels
 
 
 def test_channels_last_fp32_matches_eager(tiny):
@@ -77,7 +77,7 @@ def test_bf16_matches_fp32(tiny, channels_last):
 
 
 def test_multistep_bf16_matches_fp32():
-    model = reference_model('tiny_cond', 0, distillation=True)
+    model = reference_model('tiny_cond', 0, boundary_condition=True)
     kw = dict(sampler='multistep', ts='0,22,39', steps=40)
     ref = draw(model, [1, 2, 3, 4], **kw)
     fast = draw(model, [1, 2, 3, 4], dtype='bf16', channels_last=True, **kw)
@@ -111,7 +111,7 @@ def test_trunk_copy_shares_float32_parts_and_casts_convs():
 
 
 def test_weights_change_rebuilds_the_copy():
-    model = reference_model('tiny_cond', 0, distillation=True)
+    model = reference_model('tiny_cond', 0, boundary_condition=True)
     labels = [1, 2, 3, 4]
     before = draw(model, labels, dtype='bf16')
     with torch.no_grad():
@@ -169,7 +169,7 @@ def _have_compiler() -> bool:
 @pytest.mark.skipif(not _have_compiler(), reason='torch.compile needs a C++ compiler')
 def test_compile_matches_eager():
     """About 20 s on 1 CPU thread (the tiny UNet compiles once)."""
-    model = reference_model('tiny_cond', 0, distillation=True)
+    model = reference_model('tiny_cond', 0, boundary_condition=True)
     labels = [3, 997, 5, 1]
     ref = draw(model, labels)
     fast = draw(model, labels, compile=True)
@@ -179,14 +179,14 @@ def test_compile_matches_eager():
 @pytest.mark.skipif(os.environ.get('MMAGIC_CM_TEST_COMPILE') != '1',
                     reason='a second compile (bf16); set MMAGIC_CM_TEST_COMPILE=1')
 def test_compile_bf16_channels_last_matches_fp32():
-    model = reference_model('tiny_cond', 0, distillation=True)
+    model = reference_model('tiny_cond', 0, boundary_condition=True)
     labels = [3, 997, 5, 1]
     ref = draw(model, labels)
     fast = draw(model, labels, compile=True, dtype='bf16', channels_last=True)
     assert psnr(fast, ref) >= PSNR_MIN_DB
 
 def test_bf16_defaults_to_channels_last_and_leaves_the_fp32_unet():
-    model = reference_model('tiny_cond', 0, distillation=True)
+    model = reference_model('tiny_cond', 0, boundary_condition=True)
     before = {k: v.clone() for k, v in model.unet.state_dict().items()}
     draw(model, [1, 2, 3, 4], dtype='bf16')
     assert list(model._inference_unets._cache) == [(torch.bfloat16, True, False, 'fp32')]

@@ -18,7 +18,8 @@ def test_sampler_matches_original(case):
                                   's_noise') if k in c}
     if c.get('ts'):
         settings['ts'] = tuple(c['ts'])
-    model = reference_model(c['arch'], c['weight_seed'], c['distillation'], **settings)
+    model = reference_model(c['arch'], c['weight_seed'],
+                            boundary_condition=c['distillation'], **settings)
     if c['generator'] == 'dummy':
         torch.manual_seed(c['generator_seed'])
     gen = get_generator(c['generator'], c['num_samples'], c['generator_seed'])
