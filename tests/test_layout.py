@@ -150,3 +150,25 @@ def test_every_folder_is_a_layer():
         if osp.basename(path) != '__init__.py':
             lines = len(open(path).read().splitlines())
             assert lines <= 100, f'{path}: {lines} lines loose at the package root'
+
+
+def test_consistency_model_is_a_thin_adapter():
+    """``ConsistencyModel`` fits on about a screen (issue 23): MMagic's adapter
+    over the sampling pipeline (``sampling/pipeline.py``) and the training state
+    (``training/state.py``); ``models/`` names no objective class (objectives
+    are found through the registry)."""
+    path = osp.join(PACKAGE, 'models', 'consistency_model.py')
+    lines = len(open(path).read().splitlines())
+    assert lines <= 175, f'{path}: {lines} lines'
+    objectives = set()
+    for source in glob.glob(osp.join(PACKAGE, 'training', '*.py')):
+        for node in ast.walk(ast.parse(open(source).read())):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(n, ast.Assign) and any(getattr(t, 'id', None) == 'training_mode'
+                                                      for t in n.targets) for n in node.body):
+                objectives.add(node.name)
+    assert {'EDMObjective', 'ConsistencyDistillation', 'EasyConsistencyTuning'} <= objectives
+    for source in glob.glob(osp.join(PACKAGE, 'models', '*.py')):
+        text = open(source).read()
+        named = sorted(name for name in objectives if name in text)
+        assert not named, f'{source} names objective classes {named}'

@@ -69,8 +69,7 @@ def check_component(cfg: dict, where: str, extra: Tuple[str, ...] = ()) -> None:
     import inspect
 
     from ..denoiser.precond import refuse_renamed
-    from ..models.consistency_model import init_arguments
-    from ..registry import MODELS
+    from ..registry import MODELS, init_arguments
     name = cfg.get('type')
     refuse_renamed(cfg, f'{where}.')
     refuse_renamed([name], f'{where}.type=')

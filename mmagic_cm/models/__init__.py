@@ -1,9 +1,10 @@
 """The mmengine/MMagic model: ``ConsistencyModel``, its lazy weights and data preprocessor.
 
-- :mod:`.consistency_model`: :class:`ConsistencyModel` (sampling, training
-  state, MMagic's generation outputs);
+- :mod:`.consistency_model`: :class:`ConsistencyModel`, MMagic's adapter over
+  the sampling pipeline (:mod:`mmagic_cm.sampling.pipeline`) and the training
+  state (:mod:`mmagic_cm.training.state`, built through the registry);
 - :mod:`.weights`: where the UNet's weights come from (lazy, meta-device
-  loading, checkpoint matching, :func:`build_unet`);
+  loading, checkpoint matching and keys, :func:`build_unet`);
 - :mod:`.preprocessor`: MMagic's ``DataPreprocessor``, built when first used.
 
 The network and preconditioning are in :mod:`mmagic_cm.denoiser`, the

@@ -86,3 +86,15 @@ class CoreDataPreprocessor(BaseDataPreprocessor):
                 inputs = inputs[None]
             inputs = (inputs.float() - self.mean) / self.std
         return dict(inputs=inputs, data_samples=data.get('data_samples'))
+
+
+def build_preprocessor(cfg, now: bool) -> nn.Module:
+    """A model's data preprocessor (images in [0, 255] <-> [-1, 1]): ``cfg``
+    (default MMagic's ``DataPreprocessor``) built now (training), or a
+    :class:`DeferredPreprocessor` (sampling); a module as given."""
+    if cfg is None:
+        cfg = dict(type='DataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3)
+    if not isinstance(cfg, dict):
+        return cfg
+    from ..registry import MODELS
+    return MODELS.build(cfg) if now else DeferredPreprocessor(cfg)

@@ -1,5 +1,8 @@
 """Where a model's UNet weights come from: lazy, meta-device loading and checkpoint matching.
 
+Also the checkpoint format (raw UNet files accepted, the objective's keys at
+the top level) and which UNet samples (the ``sample_ema`` copy if held).
+
 A model with ``model_path`` (and no training state) builds its UNet on the
 meta device: no seconds spent on random init of 300M+ parameters. The
 weights come from whichever arrives first: a ``load_state_dict`` /
@@ -20,6 +23,7 @@ from ..files.checkpoint import (
     UNET_MARKER_KEY,
     CheckpointError,
     describe_mismatch,
+    ema_key,
     extract_unet_state_dict,
     load_unet_state_dict,
     shape_signature,
@@ -94,13 +98,17 @@ def load_unet_from(unet: nn.Module, path_or_url: str, local_hint: str = LOCAL_CH
 class LazyWeightsMixin:
     """Lazy weights for an ``nn.Module`` holding ``unet`` and ``model_path``.
 
-    The host sets ``self.unet``, ``self.model_path``, ``self.sample_ema`` and
+    The host sets ``self.unet``, ``self.model_path``, ``self.sample_ema``,
     ``self._model_path_unread`` (True while ``model_path`` is still to be
     read into a UNet that has real but placeholder weights, as a model
-    built for training has), and calls :meth:`setup_lazy_weights`.
+    built for training has) and ``self.training_state`` (None, or the
+    :class:`~mmagic_cm.training.state.TrainingState` that keeps the target
+    and EMA copies), and calls :meth:`setup_lazy_weights`.
     """
 
     def setup_lazy_weights(self) -> None:
+        """Start with no weights read; register the load and save hooks that
+        take raw UNet files and keep the checkpoint keys of earlier releases."""
         self._deferred_apply = []
         self.exported = None  # the ExportedDenoiser of an exported model_path, once read
         # where an exported model_path runs: model.to(device) sets the device,
@@ -109,6 +117,23 @@ class LazyWeightsMixin:
         self._exported_provider = None
         self.register_load_state_dict_pre_hook(_accept_unet_checkpoints)
         self.register_load_state_dict_post_hook(_weights_arrived)
+        self.register_load_state_dict_pre_hook(objective_keys_in)
+        self._register_state_dict_hook(plain_state_keys)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model samples: the UNet's device (for an exported
+        ``model_path``: where ONNX Runtime / OpenVINO run D)."""
+        if is_exported_file(self.model_path):
+            return self.exported_device
+        return next(self.unet.parameters()).device
+
+    def sampling_unet(self) -> nn.Module:
+        """The UNet that samples: the ``sample_ema`` copy when the model holds it."""
+        emas = getattr(self, 'ema_unets', {})
+        if self.sample_ema is not None and ema_key(self.sample_ema) in emas:
+            return emas[ema_key(self.sample_ema)].module
+        return self.unet
 
     @property
     def weights_pending(self) -> bool:
@@ -148,10 +173,15 @@ class LazyWeightsMixin:
         self._model_path_unread = False
 
     def copy_unet_to_training_copies(self) -> None:
-        """Hook for hosts with EMA/target copies of the UNet (none here)."""
+        """The training copies (target, EMAs), if any, take the UNet's weights."""
+        if getattr(self, 'training_state', None) is not None:
+            self.training_state.online_changed(self)
 
     def ensure_training_copies(self) -> None:
-        """Hook for hosts that create their training copies on demand (none here)."""
+        """Create the target and EMA copies of a model that trains, if not yet
+        there (training starts, or a training checkpoint arrives)."""
+        if getattr(self, 'training_state', None) is not None:
+            self.training_state.make_copies(self)
 
     @property
     def exported_provider(self) -> Optional[str]:

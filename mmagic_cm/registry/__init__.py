@@ -22,6 +22,7 @@ from .registries import (
     SAMPLERS,
     TRANSFORMS,
     PluginRegistry,
+    init_arguments,
     mirror,
     mirror_all,
 )
@@ -37,6 +38,7 @@ install_mmagic_hook()
 __all__ = [
     'CORE_ONLY', 'CORE_STANDINS', 'DATASETS', 'EDITING_TASKS', 'EXPORT_FORMATS', 'FUNCTIONS',
     'METRICS', 'MODELS', 'PLUGIN_REGISTRIES', 'SAMPLERS', 'TRANSFORMS', 'PluginRegistry',
-    'add_core_scope_nodes', 'find_registered', 'install_mmagic_hook', 'mirror', 'mirror_all',
+    'add_core_scope_nodes', 'find_registered', 'init_arguments', 'install_mmagic_hook', 'mirror',
+    'mirror_all',
     'register_core_standins'
 ]

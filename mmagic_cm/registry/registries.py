@@ -25,6 +25,7 @@ import importlib
 import os
 import sys
 import warnings
+from typing import Optional
 
 from mmengine.registry import DATASETS as _DATASETS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
@@ -110,6 +111,26 @@ PLUGIN_REGISTRIES = (MODELS, DATASETS, METRICS, TRANSFORMS)
 SAMPLERS = Registry('sampler', scope='mmagic_cm')  # sampling/samplers.py
 EDITING_TASKS = Registry('editing task', scope='mmagic_cm')  # editing/tasks.py
 EXPORT_FORMATS = Registry('export format', scope='mmagic_cm')  # export/formats.py
+
+
+def init_arguments(cls) -> Optional[set]:
+    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` up its bases
+    to ``nn.Module``; None when they end in a ``**kwargs`` nobody checks."""
+    import inspect
+
+    from torch import nn
+    names = set()
+    for klass in cls.__mro__:
+        if klass in (nn.Module, object):
+            return names  # nn.Module refuses what is left
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters.values()
+        names |= {p.name for p in params if p.name != 'self' and p.kind in (
+            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names
+    return None
 
 
 def mirror_all() -> None:

@@ -1,5 +1,7 @@
 """Sampling: samplers as functions of any denoiser, noise generators, settings, batches, labels.
 
+- :mod:`.pipeline`: noise to uint8 images, settings -> denoiser -> sampler ->
+  uint8, the steps ``ConsistencyModel`` runs;
 - :mod:`.samplers`: ``karras_sample`` and the samplers, plain functions of
   ``(denoiser, x, sigmas, randn_like, ...)``;
 - :mod:`.noise`: the noise generators ('dummy', 'determ', 'determ-indiv');

@@ -96,3 +96,28 @@ def labels_of_data_samples(data_samples) -> Optional[torch.Tensor]:
     if any(f is None for f in found):
         return None
     return torch.cat([f.label.reshape(-1) for f in found]).long()
+
+
+def labels_for(spec: LabelSpec, num_classes: Optional[int], num: int,
+               seed: Optional[int] = None) -> Optional[List[int]]:
+    """One class index in ``[0, num_classes)`` for each of ``num`` samples:
+    the given ones (:func:`parse_labels`, :func:`expand_labels`), or for a
+    class-conditional model without labels random ones, from a generator
+    seeded by ``seed`` (None: the global torch RNG; the original draws them
+    unseeded). None for an unconditional model."""
+    parsed = parse_labels(spec, num_classes)
+    if parsed is None and num_classes is not None:
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        return torch.randint(0, num_classes, (num, ), generator=gen).tolist()
+    return expand_labels(parsed, num)
+
+
+def batch_labels(spec: LabelSpec, num_classes: Optional[int], num: int,
+                 data_samples=None) -> Optional[torch.Tensor]:
+    """(num,) long labels of one batch: the given ones, else the data samples'
+    ``gt_label``, else random ones from the global torch RNG (as MMagic's
+    generative models draw them); None for an unconditional model."""
+    if spec is None and data_samples and num_classes is not None:
+        spec = labels_of_data_samples(data_samples)
+    labels = labels_for(spec, num_classes, num)
+    return None if labels is None else torch.tensor(labels, dtype=torch.long)

@@ -1,7 +1,9 @@
-"""Training: objectives built from ``train_cfg``, their losses and schedules, hooks, FSDP.
+"""Training: the training state, objectives from ``train_cfg``, losses, schedules, hooks, FSDP.
 
-Objectives are registered and built by name; the model never imports this
-layer. The digits data is in :mod:`mmagic_cm.datasets`."""
+A model with ``train_cfg`` builds its :class:`~.state.TrainingState` (step
+counter, objective, target and EMA copies) through the registry, and the
+state builds the objective the same way; the model never imports this layer.
+The digits data is in :mod:`mmagic_cm.datasets`."""
 from .hooks import ConsistencyEMAHook, WeightsOnlyCheckpointHook
 from .losses import build_metric, consistency_loss, edm_loss
 from .objectives import (
@@ -14,6 +16,7 @@ from .objectives import (
 from .optim import BF16AutocastOptimWrapper, InverseSquareRootLR
 from .schedules import ECTSchedule, ImprovedSchedule, OriginalSchedule, build_schedule
 from .scm import ContinuousConsistencyDistillation, ContinuousConsistencyTraining
+from .state import TrainingState
 
 __all__ = [
     'BF16AutocastOptimWrapper', 'InverseSquareRootLR', 'ConsistencyEMAHook',
@@ -21,5 +24,5 @@ __all__ = [
     'ConsistencyDistillation', 'ConsistencyTraining', 'EDMObjective', 'Objective',
     'EasyConsistencyTuning', 'ContinuousConsistencyTraining',
     'ContinuousConsistencyDistillation', 'ECTSchedule', 'ImprovedSchedule', 'OriginalSchedule',
-    'build_metric', 'build_schedule', 'consistency_loss', 'edm_loss'
+    'TrainingState', 'build_metric', 'build_schedule', 'consistency_loss', 'edm_loss'
 ]

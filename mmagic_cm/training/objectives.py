@@ -1,10 +1,11 @@
 """Training objectives: one small registered module per recipe, built from ``train_cfg``.
 
-``ConsistencyModel`` builds one by name (``OBJECTIVES[training_mode]``, or
-``train_cfg.type``) with the model's preconditioning and UNet config; the
-objective owns what its recipe needs besides the online network: the target
-network and its EMA schedule, the frozen teacher, the distance metric, the
-noise-level sampler. The model calls
+The training state (:class:`~.state.TrainingState`) builds one through the
+registry: ``train_cfg.type``, or the objective whose ``training_mode`` is the
+model's, with the model's preconditioning and UNet config; the objective
+owns what its recipe needs besides the online network: the target network
+and its EMA schedule, the frozen teacher, the distance metric, the
+noise-level sampler. The training state calls
 
 - ``objective(online, x_start, labels, step)`` -> ``{'loss': (N,), ...logs}``;
 - ``objective.init_online(online)`` at the start of training (CD: the
@@ -13,7 +14,7 @@ noise-level sampler. The model calls
   ``objective.after_step(online, step)`` after each optimizer step.
 
 The randomness of a step (noise, noise levels, dropout) comes from the
-global torch RNG, which the model seeds per step.
+global torch RNG, which the training state seeds per step.
 """
 from __future__ import annotations
 
@@ -106,8 +107,15 @@ class FrozenTeacher:
 
 
 class Objective(nn.Module):
-    """Base: the interface :class:`~mmagic_cm.models.ConsistencyModel` calls."""
+    """Base: the interface :class:`~.state.TrainingState` calls.
 
+    A subclass registered in ``MODELS`` is selected by ``train_cfg.type`` (its
+    name), or by a model's ``training_mode`` when it declares that mode as its
+    own ``training_mode`` (:func:`~.state.objective_type`).
+    """
+
+    #: the ``training_mode`` that selects this objective (None: by ``train_cfg.type`` only)
+    training_mode: Optional[str] = None
     #: the modules :meth:`make_copies` adds (copies of the online network, never optimised)
     copy_names: Tuple[str, ...] = ()
 
@@ -145,6 +153,8 @@ class EDMObjective(Objective):
         weighting: a weight schedule name; default the precond's.
     """
 
+    training_mode = 'edm'
+
     def __init__(self, precond: KarrasPrecond, sigma_sampler: Optional[dict] = None,
                  weighting: Optional[str] = None, **base):
         super().__init__(precond, **base)
@@ -178,6 +188,8 @@ class ConsistencyTraining(Objective):
             p_mean, p_std)``.
         weighting: weight schedule name, or 'improved' (1 / (σ_n − σ_{n+1})).
     """
+
+    training_mode = 'consistency_training'
 
     def __init__(self, precond: KarrasPrecond, loss='l2', schedule: Optional[dict] = None,
                  noise_sampler='uniform', weighting: Optional[str] = None,
@@ -247,6 +259,8 @@ class ConsistencyDistillation(ConsistencyTraining):
         (the rest as :class:`ConsistencyTraining`)
     """
 
+    training_mode = 'consistency_distillation'
+
     def __init__(self, precond: KarrasPrecond, teacher: Optional[dict] = None,
                  unet_cfg=None, **kwargs):
         super().__init__(precond, **kwargs)
@@ -290,6 +304,8 @@ class EasyConsistencyTuning(Objective):
             with the precond's ``sigma_min``; its ImageNet-64 EDM2 ``Precond``
             never shifts).
     """
+
+    training_mode = 'ect'
 
     def __init__(self, precond: KarrasPrecond, p_mean: float = -1.1, p_std: float = 2.0,
                  q: float = 2.0, double: int = 10000, mapping: str = 'sigmoid',

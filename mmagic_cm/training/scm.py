@@ -141,6 +141,8 @@ class ContinuousConsistencyTraining(Objective):
         adaptive_weighting: learn u(t) (the loss becomes e^{-u} · l + u).
     """
 
+    training_mode = 'sct'
+
     def __init__(self, precond: KarrasPrecond, p_mean: float = -1.0, p_std: float = 1.4,
                  tangent: str = 'jvp', fd_step: float = 1e-3, tangent_fp32: bool = True,
                  tangent_warmup: int = 1000,
@@ -218,6 +220,8 @@ class ContinuousConsistencyDistillation(ContinuousConsistencyTraining):
         unet_cfg: the student's UNet config (the teacher's architecture).
         (the rest as :class:`ContinuousConsistencyTraining`)
     """
+
+    training_mode = 'scd'
 
     def __init__(self, precond: KarrasPrecond, teacher: Optional[dict] = None,
                  unet_cfg=None, **kwargs):
