@@ -135,6 +135,23 @@ def install_stand_ins(attention: str = 'softmax') -> None:
     })
 
 
+def run_original_script(cm_repo: str, script: str, argv) -> None:
+    """Run one of the original's scripts (e.g. ``scripts/image_sample.py``) in
+    this process as its command line would, with ``argv`` its flags, after
+    :func:`install_stand_ins` (SDPA attention; one-process MPI; gloo with one
+    rank on the CPU). FileNotFoundError names a missing checkout."""
+    import runpy
+    path = os.path.join(cm_repo, script)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path} not found: give a checkout of '
+                                'openai/consistency_models')
+    install_stand_ins('sdpa')
+    sys.path.insert(0, str(cm_repo))
+    os.environ.setdefault('MASTER_ADDR', 'localhost')
+    sys.argv = [path, *argv]
+    runpy.run_path(path, run_name='__main__')
+
+
 class Reference:
     """Handles to the original package's functions, imported after the stand-ins."""
 

@@ -9,16 +9,13 @@ the CPU, as its users run it, for whole-process timings beside ours.
         --dropout 0.0 --image_size 64 --weight_schedule uniform --use_fp16 False \\
         --batch_size 4 --num_samples 16 --model_path cd_imagenet64_l2.pt
 
-Only what the CPU lacks is replaced (:mod:`mmagic_cm.testing.reference`):
+Only what the CPU lacks is replaced (:func:`mmagic_cm.testing.reference.run_original_script`):
 flash attention by PyTorch's SDPA, mpi4py by one process, blobfile by local
 files; torch.distributed runs gloo with one rank. The samples go where the
 original's logger puts them (``$OPENAI_LOGDIR``, else a temporary folder).
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
-import runpy
 import sys
 
 
@@ -30,17 +27,12 @@ def main() -> int:
     repo, flags = argv[0], argv[1:]
     if flags[:1] == ['--']:
         flags = flags[1:]
-    script = osp.join(repo, 'scripts', 'image_sample.py')
-    if not osp.isfile(script):
-        print(f'error: {script} not found: give a checkout of openai/consistency_models',
-              file=sys.stderr)
+    from mmagic_cm.testing.reference import run_original_script
+    try:
+        run_original_script(repo, 'scripts/image_sample.py', flags)
+    except FileNotFoundError as exc:
+        print(f'error: {exc}', file=sys.stderr)
         return 2
-    from mmagic_cm.testing.reference import install_stand_ins
-    install_stand_ins('sdpa')
-    sys.path.insert(0, repo)
-    os.environ.setdefault('MASTER_ADDR', 'localhost')
-    sys.argv = [script, *flags]
-    runpy.run_path(script, run_name='__main__')
     return 0
 
 
