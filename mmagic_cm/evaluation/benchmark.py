@@ -669,6 +669,25 @@ def first_image(opts: BenchmarkOptions, setup: Optional[Setup] = None) -> dict:
     return dict(checkpoint=source, images=images, batch=batch, reps=reps, results=results)
 
 
+def whole_process_times(commands: Dict[str, List[str]], reps: int = 3,
+                        env: Optional[Dict[str, Dict[str, str]]] = None) -> Dict[str, dict]:
+    """Seconds from start to exit of each command (name -> argv, run in the
+    repository), ``reps`` interleaved rounds so that other load slows all alike:
+    ``{name: {'median_s', 'all_s'}}``; ``env``: extra environment per name.
+    RuntimeError with the command's last output if one fails."""
+    times: Dict[str, List[float]] = {name: [] for name in commands}
+    for _ in range(max(1, reps)):
+        for name, cmd in commands.items():
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                                  env={**os.environ, **((env or {}).get(name) or {})})
+            times[name].append(time.perf_counter() - t0)
+            if proc.returncode:
+                raise RuntimeError(f'{name} failed (exit {proc.returncode}): '
+                                   f'{(proc.stderr or proc.stdout).strip()[-2000:]}')
+    return {name: dict(median_s=statistics.median(t), all_s=t) for name, t in times.items()}
+
+
 def first_image_markdown(res: dict) -> str:
     lines = ['| dtype | images | build (s) | load (s) | sample (s) | command to file (s) '
              '| python -c "import torch" (s) | ratio | peak RSS (GiB) |',
