@@ -124,6 +124,15 @@ def plot_curves(runs: Dict[str, dict], out: str, reference: Optional[Dict[str, f
                            marker=marker, linestyle=line, label=f'{name}, {label}')
     for j, (label, value) in enumerate((reference or {}).items()):
         ax_fd.axhline(value, color='gray', linestyle=[':', '-.', '--'][j % 3], label=label)
+    # log scales: recipes' losses differ by orders of magnitude, and the first
+    # checkpoints' distances dwarf the differences that matter near the end;
+    # sCM's loss with adaptive weighting (l e^-u + u) can be negative: symlog
+    losses = [r['loss'] for run in runs.values() for r in run.get('scalars') or []]
+    if losses and min(losses) <= 0:
+        ax_loss.set_yscale('symlog', linthresh=0.1)
+    else:
+        ax_loss.set_yscale('log')
+    ax_fd.set_yscale('log')
     ax_loss.set(xlabel='iteration', ylabel='training loss (logged mean)', title='loss')
     ax_fd.set(xlabel='iteration', ylabel='Fréchet distance (1,000 samples)',
               title='Fréchet distance to held-out digits (lower is better)')
