@@ -64,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             name = osp.basename(f)
             commands[f'{name}, no cache'] = sample + ['--checkpoint', osp.abspath(f)]
             env[f'{name}, no cache'] = {'MMAGIC_CM_OPENVINO_CACHE': '0'}
-            commands[f'{name}'] = sample + ['--checkpoint', osp.abspath(f)]
+            commands[name] = sample + ['--checkpoint', osp.abspath(f)]
         try:
             res = whole_process_times(commands, args.reps, env)
         except RuntimeError as exc:

@@ -609,9 +609,13 @@ print('PEAK_RSS_BYTES', peak, file=sys.stderr)
 TIMES = re.compile(r'TIMES (\S+) (\S+) (\S+)')
 
 
-def _wall(cmd: List[str]) -> Tuple[float, subprocess.CompletedProcess]:
+def _wall(cmd: List[str], env: Optional[Dict[str, str]] = None
+          ) -> Tuple[float, subprocess.CompletedProcess]:
+    """Seconds from start to exit of ``cmd`` run in the repository (``env``:
+    added to this environment), and its completed process."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, **env} if env else None)
     return time.perf_counter() - t0, proc
 
 
@@ -678,10 +682,8 @@ def whole_process_times(commands: Dict[str, List[str]], reps: int = 3,
     times: Dict[str, List[float]] = {name: [] for name in commands}
     for _ in range(max(1, reps)):
         for name, cmd in commands.items():
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                                  env={**os.environ, **((env or {}).get(name) or {})})
-            times[name].append(time.perf_counter() - t0)
+            wall, proc = _wall(cmd, (env or {}).get(name))
+            times[name].append(wall)
             if proc.returncode:
                 raise RuntimeError(f'{name} failed (exit {proc.returncode}): '
                                    f'{(proc.stderr or proc.stdout).strip()[-2000:]}')

@@ -44,11 +44,6 @@ def read_scalars(path: str) -> List[dict]:
     return [by_step[k] for k in sorted(by_step)]
 
 
-#: what :func:`evaluate_run` samples by default: name -> sampling overrides
-CONSISTENCY_SAMPLERS = {'onestep': dict(sampler='onestep'),
-                        'twostep': dict(sampler='multistep', steps=40, ts=(0, 22, 39))}
-
-
 def heun_samplers(steps: int = 40) -> Dict[str, dict]:
     """Sampling for a diffusion model's curve: Heun over ``steps`` Karras levels
     (2 · steps − 1 network calls), as the EDM teachers are evaluated."""
@@ -68,8 +63,8 @@ def evaluate_run(load_model: Callable, work_dir: str, ts: Sequence[int] = (0, 22
     ``partial(mmagic_cm.apis.init_model, CONFIG, device='cpu')``)."""
     from .digits import digits_metrics
     if samplers is None:
-        samplers = dict(CONSISTENCY_SAMPLERS, twostep=dict(CONSISTENCY_SAMPLERS['twostep'],
-                                                           ts=tuple(ts)))
+        samplers = {'onestep': dict(sampler='onestep'),
+                    'twostep': dict(sampler='multistep', steps=40, ts=tuple(ts))}
     labels = np.arange(num_samples) % 10
     found = checkpoints(work_dir)
     if not found:
