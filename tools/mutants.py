@@ -281,7 +281,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = {}
     try:
         n = copy_repo(ROOT, copy)
-        where = check_import(copy)
+        try:
+            where = check_import(copy)
+        except RuntimeError as exc:
+            last = str(exc).strip().splitlines()[-1]
+            print(f'error: {str(exc).splitlines()[0].split(":")[0]}; {last} '
+                  '(run it with the Python that has the project installed)', file=sys.stderr)
+            return 2
         print(f'copied {n} files to {copy}; the tests import {osp.relpath(where, copy)} there')
         if not args.no_baseline:
             tests = sorted({t for e in entries for t in e['tests']})

@@ -84,3 +84,29 @@ def test_kills_and_reports_a_survivor(tmp_path, capsys):
     assert '1 survived' in out and 'survivors: docstring-only' in out
     with open(osp.join(ROOT, 'mmagic_cm', 'editing', 'algorithms.py')) as f:
         assert 'a64.norm() * b64.norm()' in f.read()  # the checkout is untouched
+
+
+def test_a_python_without_the_project_is_one_line(monkeypatch, capsys):
+    """Run with a Python that cannot import the package (the system one, say),
+    the copy's import check is one line naming the missing module, and no
+    temporary copy is left behind."""
+    made = []
+    real_mkdtemp = MUTANTS['main'].__globals__['tempfile'].mkdtemp
+
+    def mkdtemp(**kw):
+        made.append(real_mkdtemp(**kw))
+        return made[-1]
+
+    def no_numpy(copy):
+        raise RuntimeError(f'in the copy, Python imports mmagic_cm from nowhere (expected '
+                           f'under {copy}): Traceback\n  File "x"\nModuleNotFoundError: '
+                           "No module named 'numpy'")
+
+    monkeypatch.setitem(MUTANTS['main'].__globals__, 'check_import', no_numpy)
+    monkeypatch.setitem(MUTANTS['main'].__globals__, 'copy_repo', lambda root, copy: 0)
+    monkeypatch.setattr(MUTANTS['main'].__globals__['tempfile'], 'mkdtemp', mkdtemp)
+    assert MUTANTS['main'](['--only', 'ema-rate-swapped']) == 2
+    err = capsys.readouterr().err.strip()
+    assert '\n' not in err and "No module named 'numpy'" in err
+    assert 'the Python that has the project installed' in err
+    assert made and not osp.exists(made[0])
