@@ -159,7 +159,7 @@ def test_consistency_model_is_a_thin_adapter():
     are found through the registry)."""
     path = osp.join(PACKAGE, 'models', 'consistency_model.py')
     lines = len(open(path).read().splitlines())
-    assert lines <= 175, f'{path}: {lines} lines'
+    assert lines <= 155, f'{path}: {lines} lines'
     objectives = set()
     for source in glob.glob(osp.join(PACKAGE, 'training', '*.py')):
         for node in ast.walk(ast.parse(open(source).read())):

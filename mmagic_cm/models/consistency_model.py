@@ -2,7 +2,6 @@
 sampler -> uint8), lazy weights and the training state (:mod:`mmagic_cm.training.state`)."""
 from __future__ import annotations
 
-from copy import deepcopy
 from functools import partial
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -16,9 +15,9 @@ from ..denoiser.precond import build_precond, refuse_renamed, uses_boundary_cond
 from ..export.runtime import is_exported_file
 from ..registry import MODELS
 from ..sampling import pipeline
-from ..sampling.labels import LabelSpec, batch_labels, labels_for, labels_of_data_samples
-from ..sampling.noise import get_generator
+from ..sampling.labels import LabelSpec, labels_for, labels_of_data_samples
 from ..sampling.settings import SamplingSettings
+from . import mmagic_outputs
 from .preprocessor import build_preprocessor
 from .weights import LazyWeightsMixin, build_unet
 
@@ -120,31 +119,12 @@ class ConsistencyModel(LazyWeightsMixin, BaseModel):
         return pipeline.eval_mode(self.unet, self.sampling_unet())
 
     def forward(self, inputs: Optional[Dict] = None, data_samples=None, mode: Optional[str] = None):
-        """Losses (``mode='loss'``, ``inputs`` (N, C, H, W) in [-1, 1]), else images from the
-        global RNG as MMagic's generative models give them (``inputs``: ``num_batches``,
-        ``labels``, ``noise``, ``sample_kwargs``): (N, C, H, W) in [-1, 1] (``mode='tensor'``)
-        or ``DataSample``s (BGR in [0, 255])."""
+        """Losses (``mode='loss'``, ``inputs`` (N, C, H, W) in [-1, 1]), else images as
+        MMagic's generative models give them (:func:`.mmagic_outputs.generate`)."""
         if mode == 'loss':
             y = None if self.num_classes is None else labels_of_data_samples(data_samples)
             return self.training_loss(inputs, None if y is None else y.to(inputs.device))
-        from mmagic.structures import DataSample
-        inputs = dict(inputs or {})
-        sample_kwargs, noise = dict(inputs.get('sample_kwargs') or {}), inputs.get('noise')
-        num = len(noise) if noise is not None else int(
-            inputs.get('num_batches') or self.sample_settings.batch_size)
-        self.settings(**sample_kwargs)  # bad overrides and labels fail before any loading
-        y = batch_labels(inputs.get('labels'), self.num_classes, num, data_samples)
-        self.materialize()
-        if noise is None:
-            noise = torch.randn(num, *self.image_shape, device=self.device)
-        images = self.sample_batch(num, get_generator('dummy'), y, noise=noise, **sample_kwargs)
-        if mode == 'tensor':
-            return images
-        fake = ((images + 1) * 127.5).clamp(0, 255)[:, [2, 1, 0]]
-        outputs = [DataSample(fake_img=fake[i], noise=noise[i].cpu(),
-                              sample_kwargs=deepcopy(sample_kwargs), sample_model='orig')
-                   for i in range(num)]
-        return outputs if y is None else [o.set_gt_label(y[i:i + 1]) for i, o in enumerate(outputs)]
+        return mmagic_outputs.generate(self, inputs, data_samples, mode)
 
     def training_loss(self, x_start: torch.Tensor, labels: Optional[torch.Tensor]) -> dict:
         """``{'loss': ..., logs}`` of one (N, C, H, W) [-1, 1] batch at the current step."""

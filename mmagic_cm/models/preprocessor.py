@@ -38,11 +38,19 @@ class DeferredPreprocessor(BaseDataPreprocessor):
     def cast_data(self, data):
         return self.resolve().cast_data(data)
 
+    # mmengine's init_weights asks every child for these: answering them must not
+    # build MMagic's preprocessor, which has no parameters to initialise
+    is_init = True
+
+    def init_weights(self) -> None:
+        """Nothing to initialise."""
+
     def __getattr__(self, name: str):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            if name.startswith('__') or name in ('cfg', 'built'):
+            # private names are this module's own (mmengine's init records)
+            if name.startswith('_') or name in ('cfg', 'built'):
                 raise
             return getattr(self.resolve(), name)
 

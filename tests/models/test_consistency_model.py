@@ -173,3 +173,17 @@ def test_unknown_train_cfg_key_is_one_line_with_the_close_match():
     with pytest.raises(ValueError, match=r"train_cfg\.lss: not a setting of "
                        r"ConsistencyTraining .*did you mean 'loss'"):
         MODELS.build(cfg.model)
+
+
+def test_init_weights_of_a_sampling_model_without_weights():
+    """Random init of a sampling-only model with no ``model_path`` (mmengine's
+    runner calls it): it initialises the UNet and leaves MMagic's preprocessor
+    unbuilt (mmengine asks every submodule for its private init record)."""
+    from mmagic_cm.models.preprocessor import DeferredPreprocessor
+    model = build(model_path=None)
+    assert isinstance(model.data_preprocessor, DeferredPreprocessor)
+    model.init_weights()
+    assert model.data_preprocessor.built is None
+    assert not hasattr(model.data_preprocessor, '_params_init_info')
+    images, _ = model.sample(2, labels=[1, 2], batch_size=2)
+    assert images.shape == (2, 16, 16, 3)
