@@ -317,3 +317,12 @@ def test_edit_ignores_torch_distributed_ranks(model, digits, monkeypatch):
     assert np.array_equal(alone.images, in_job.images)
     interp = edit(model, 'interpolate', labels=[3, 8], num_points=3)
     assert not np.array_equal(interp.images[0], interp.images[-1])
+
+
+def test_slerp_known_numbers():
+    """a = (2, 0), b = (2, 2) are π/4 apart (whatever their lengths): the
+    midpoint is sin(π/8) / sin(π/4) · (a + b) = (2.16478, 1.08239)."""
+    a, b = torch.tensor([[2.0, 0.0]]), torch.tensor([[2.0, 2.0]])
+    mid = algorithms.slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(mid, torch.tensor([[2.0, 0.0], [2.1647844, 1.0823922],
+                                                  [2.0, 2.0]]), rtol=1e-6, atol=1e-6)

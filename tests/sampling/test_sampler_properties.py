@@ -126,3 +126,42 @@ def test_consistency_sampling_renoises_to_the_next_level_minus_sigma_min():
                              get_generator('determ', 2, seed=3).randn_like, 0.002, 80.0)
     assert float(calls[1][0].std()) == pytest.approx(math.sqrt(9.0 - 0.002**2), rel=0.05)
     assert torch.equal(out, torch.zeros_like(out))
+
+
+def recording(calls):
+    def denoiser(x, sigma):
+        calls.append((x.clone(), float(sigma[0])))
+        return torch.zeros_like(x)
+    return denoiser
+
+
+def test_consistency_renoising_subtracts_sigma_min_exactly():
+    """With unit 'noise' the re-noised input is sqrt(σ_next² - σ_min²) itself;
+    a σ_min close to σ_next makes the shift large (3 -> sqrt(5))."""
+    calls = []
+    sample_consistency(recording(calls), torch.zeros(1, 3, 4, 4, dtype=torch.float64),
+                       [80.0, 3.0, 2.0], torch.ones_like, sigma_min=2.0, sigma_max=80.0)
+    assert [s for _, s in calls] == [80.0, 3.0]
+    torch.testing.assert_close(calls[1][0], torch.full((1, 3, 4, 4), math.sqrt(5.0),
+                                                       dtype=torch.float64))
+
+
+def test_dpm_midpoints_known_numbers():
+    """DPM-2's midpoint is the mean of the levels' cube roots, cubed:
+    8 -> 1 gives ((2 + 1) / 2)^3 = 3.375; 1 -> 0 gives 0.5^3 = 0.125."""
+    from mmagic_cm.sampling.samplers import sample_dpm
+    calls = []
+    sample_dpm(recording(calls), torch.zeros(1, 3, 4, 4), torch.tensor([8.0, 1.0, 0.0]),
+               torch.randn_like)
+    assert [s for _, s in calls] == pytest.approx([8.0, 3.375, 1.0, 0.125], rel=1e-6)
+
+
+def test_sampling_starts_from_sigma_max_times_the_noise():
+    """x_T = σ_max · noise (the given noise, or the generator's first draw)."""
+    calls = []
+    noise = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    karras_sample(recording(calls), (2, 3, 8, 8), get_generator('determ', 2, seed=0),
+                  sampler='onestep', sigma_max=40.0, noise=noise)
+    (x, sigma), = calls
+    assert sigma == pytest.approx(40.0, rel=1e-6)  # the float32 Karras level
+    torch.testing.assert_close(x, noise * 40.0, rtol=0, atol=0)

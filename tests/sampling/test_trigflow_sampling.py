@@ -50,3 +50,21 @@ def test_levels_and_settings():
         SamplingSettings(sampler='trigflow', steps=3)
     with pytest.raises(ValueError, match='decrease strictly'):
         SamplingSettings(sampler='trigflow', steps=2, trig_ts='1.7')
+
+
+def test_trigflow_renoises_by_sigma_without_the_sigma_min_shift():
+    """x_t' = x0 + σ' z exactly: with unit 'noise', the second input is σ'
+    itself (CD/CT's sqrt(σ'² - σ_min²) is 2e-6 smaller at σ' = 0.98)."""
+    from mmagic_cm.sampling.samplers import sample_trigflow
+    calls = []
+
+    def denoiser(x, sigma):
+        calls.append((x.clone(), float(sigma[0])))
+        return torch.zeros_like(x)
+
+    sigma = 0.5 * math.tan(1.1)
+    out = sample_trigflow(denoiser, torch.zeros(1, 3, 4, 4, dtype=torch.float64),
+                          [80.0, sigma, 0.0], torch.ones_like)
+    assert [s for _, s in calls] == [80.0, sigma]
+    assert torch.equal(calls[1][0], torch.full((1, 3, 4, 4), sigma, dtype=torch.float64))
+    assert torch.equal(out, torch.zeros_like(out))
