@@ -22,3 +22,15 @@ def test_karras_levels_known_numbers():
     middle level is 1.5^7 = 17.0859375."""
     sigmas = get_sigmas_karras(3, 1.0, 128.0, 7.0)
     assert sigmas.tolist() == pytest.approx([128.0, 17.0859375, 1.0, 0.0], rel=1e-6)
+
+
+@pytest.mark.parametrize('steps', [2, 18, 40, 201])
+def test_grid_points_are_the_karras_levels(steps):
+    """karras_sigma(i, N) (multistep ts, CD/CT training indices) is level i of the
+    N-level schedule: σ_max at 0, σ_min at N - 1."""
+    from mmagic_cm.denoiser.sigmas import karras_sigma
+    assert karras_sigma(0, steps) == pytest.approx(80.0, rel=1e-12)
+    assert karras_sigma(steps - 1, steps) == pytest.approx(0.002, rel=1e-12)
+    grid = karras_sigma(torch.arange(steps, dtype=torch.float64), steps)
+    torch.testing.assert_close(grid.float(), get_sigmas_karras(steps)[:steps], rtol=1e-5,
+                               atol=0)

@@ -175,6 +175,18 @@ def test_pseudo_huber_is_quadratic_near_zero_with_curvature_one_over_2c():
                                atol=0)
 
 
+@pytest.mark.parametrize('sigma_data', [0.5, 0.2])
+def test_edm_karras_weight_is_one_over_c_out_squared(sigma_data):
+    """EDM's λ(σ) = (σ² + σ_d²) / (σ σ_d)² = 1 / c_out²: the weighted loss is the
+    network's F-space loss (σ = σ_d = 0.5: λ = 8)."""
+    from mmagic_cm.training.losses import get_weightings
+    sigmas = torch.tensor([0.002, 0.1, 0.5, 2.0, 80.0], dtype=torch.float64)
+    _, c_out, _ = KarrasPrecond(sigma_data=sigma_data).get_scalings(sigmas)
+    torch.testing.assert_close(get_weightings('karras', sigmas, sigma_data) * c_out**2,
+                               torch.ones_like(sigmas))
+    assert float(get_weightings('karras', torch.tensor([0.5]), 0.5)) == pytest.approx(8.0)
+
+
 def test_lognormal_timesteps_follow_the_closed_form():
     """Index i (between σ_i > σ_{i+1}) has the lognormal mass of that interval,
     ln σ ~ N(-1.1, 2²), renormalised over the grid: frequencies of 200k draws
