@@ -141,22 +141,36 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _lenient_preprocess(original):
+    @functools.wraps(original)
+    def preprocess(self, payload):
+        try:
+            return original(self, payload)
+        except Exception:
+            path = getattr(payload, 'path', None)
+            return path if isinstance(path, str) else payload
+    return preprocess
+
+
+@functools.cache
+def _lenient_class(cls):
+    """``cls`` with a lenient ``preprocess``: the same name, module and front-end
+    block, so the page and the API info see the component they expect."""
+    block = (cls.__base__ if hasattr(cls, 'is_template') else cls).__name__.lower()
+    return type(cls.__name__, (cls, ), {
+        'preprocess': _lenient_preprocess(cls.preprocess), '__module__': cls.__module__,
+        '__qualname__': cls.__qualname__, 'get_block_name': lambda self: block,
+        'get_block_class': lambda self: block})
+
+
 def lenient(component):
     """Let whatever a client sends for ``component`` reach the event's function,
     which checks it and answers in one line: Gradio's own checks (choices,
     numbers, image files) raise with a traceback in the server log. A value
-    Gradio cannot read arrives as sent (a file: its path)."""
-    original = component.preprocess
-
-    @functools.wraps(original)
-    def preprocess(payload):
-        try:
-            return original(payload)
-        except Exception:
-            path = getattr(payload, 'path', None)
-            return path if isinstance(path, str) else payload
-
-    component.preprocess = preprocess
+    Gradio cannot read arrives as sent (a file: its path). The component's
+    class changes, not the instance: Gradio rebuilds a component from its class
+    for the session when an event returns ``gr.update()``."""
+    component.__class__ = _lenient_class(type(component))
     return component
 
 
@@ -165,8 +179,9 @@ def _blocks_class():
     import gradio as gr
 
     class DemoBlocks(gr.Blocks):
-        """Blocks whose inputs never end in a traceback, and whose API info
-        gives the page's own client every event's parameters.
+        """Blocks whose inputs never end in a traceback, whose API info gives
+        the page's own client every event's parameters, and which serve the
+        shipped samples from any working directory.
 
         - An input Gradio cannot read at all (a malformed file description, a
           path outside the uploads, a missing value) is one line on the page.
@@ -185,6 +200,13 @@ def _blocks_class():
             except Exception as exc:
                 raise gr.Error(f'an input of this request cannot be read: {first_line(exc)}',
                                duration=None, print_exception=False) from None
+
+        def launch(self, *args, allowed_paths=None, **kwargs):
+            # the shipped samples are served wherever the server was started
+            # (Gradio serves files under the working directory only)
+            folder = sample_images_folder()
+            paths = [*(allowed_paths or []), *([folder] if folder else [])]
+            return super().launch(*args, allowed_paths=paths or None, **kwargs)
 
         def get_api_info(self, all_endpoints: bool = False):
             info = super().get_api_info(all_endpoints)
@@ -280,6 +302,11 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                            elem_classes='pixelated', elem_id=f'{key}-result')
         info = gr.Markdown(label='summary', elem_id=f'{key}-info')
         return seen, out, info
+
+    def forget():
+        """A new (or emptied) input: the last run's images and summary are
+        about another image, so they go."""
+        return None, None, ''
 
     def on_run(button, fn, inputs, outputs, info, **kw):
         """``button`` runs ``fn``; its summary is cleared at once (in the browser),
@@ -521,6 +548,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         i_ts = ts_box()
                         i_button = gr.Button('Inpaint', variant='primary')
                 i_seen, i_out, i_info = result_pair('inpaint')
+                i_src.change(forget, None, [i_seen, i_out, i_info], **page)
                 for trigger in (i_src.change, i_fit.change):
                     trigger(to_editor, [i_src, i_fit], i_editor, **page)
                 on_run(i_button, inpaint, [i_editor, i_mask, i_label, i_seed, i_ts],
@@ -534,6 +562,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         c_ts = ts_box()
                         c_button = gr.Button('Colorize', variant='primary')
                 c_seen, c_out, c_info = result_pair('colorize')
+                c_src.change(forget, None, [c_seen, c_out, c_info], **page)
                 on_run(c_button, colorize, [c_src, c_fit, c_label, c_seed, c_ts],
                        [c_seen, c_out, c_info], c_info, **hidden)
 
@@ -549,6 +578,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         r_ts = ts_box()
                         r_button = gr.Button('Super-resolve', variant='primary')
                 r_seen, r_out, r_info = result_pair('superres')
+                r_src.change(forget, None, [r_seen, r_out, r_info], **page)
                 on_run(r_button, superres, [r_src, r_fit, r_label, r_seed, r_ts, r_patch],
                        [r_seen, r_out, r_info], r_info, **hidden)
 
@@ -564,6 +594,7 @@ def build_demo(app: DemoApp, work_dir: Optional[str] = None):
                         d_ts = ts_box()
                         d_button = gr.Button('Denoise', variant='primary')
                 d_seen, d_out, d_info = result_pair('denoise')
+                d_src.change(forget, None, [d_seen, d_out, d_info], **page)
                 on_run(d_button, denoise, [d_src, d_fit, d_label, d_seed, d_ts, d_sigma, d_add],
                        [d_seen, d_out, d_info], d_info, **hidden)
 

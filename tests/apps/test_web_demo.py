@@ -487,3 +487,49 @@ def test_page_layout_and_the_class_of_a_sample(page, url):
     open_tab(page, 'API')
     assert f"Client('{url}')" in page.locator('#api-help').inner_text()
     assert_console_clean()
+
+
+@pytest.mark.slow
+def test_samples_and_a_bad_upload_over_one_from_outside_the_repository(
+        app, page, tmp_path, monkeypatch, capfd):
+    """A server started in another folder still serves the shipped samples
+    (Gradio serves files under the working directory only); a non-image
+    uploaded over a picked sample is one line without server paths, empties
+    the box and the last result, and leaves no 'Error' badge; no traceback."""
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (tmp_path / 'notes.txt').write_text('hello')
+    demo = build_demo(app, str(tmp_path / 'work'))
+    demo.queue(default_concurrency_limit=1, max_size=16)
+    port = free_port()
+    demo.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True,
+                quiet=True, ssr_mode=False)
+    context = page.context.browser.new_context(viewport={'width': 1280, 'height': 900})
+    other = context.new_page()
+    try:
+        other.set_default_timeout(180000)
+        other.goto(f'http://127.0.0.1:{port}/')
+        other.wait_for_selector('#generate-button')
+        open_tab(other, 'Colorize')
+        other.locator('#colorize-samples button.gallery-item').nth(3).click()
+        other.locator('#colorize-input img').wait_for()
+        other.wait_for_function('() => [...document.querySelectorAll("#tab-colorize input")]'
+                                '.some(e => e.value === "3")')
+        run(other, 'colorize', 'Colorize', '#colorize-result')
+        other.wait_for_function('() => document.querySelector("#colorize-info").innerText'
+                                '.includes("class 3")')
+        other.locator('#colorize-input input[type=file]').set_input_files(
+            str(tmp_path / 'notes.txt'))
+        message = wait_for_toast(other, 'is not a readable image')
+        assert message == 'image notes.txt is not a readable image; give a PNG or JPEG file'
+        other.wait_for_function('!document.querySelector("#colorize-input img")')
+        other.wait_for_function('!document.querySelector("#colorize-result img")')
+        assert summary(other, 'colorize') == ''
+        assert not any('Error' in t for t in toasts(other))
+        assert 'Error' not in other.locator('#tab-colorize').inner_text()
+    finally:
+        context.close()
+        demo.close()
+    out, err = capfd.readouterr()
+    assert 'Traceback' not in out + err
