@@ -198,8 +198,29 @@ def _blocks_class():
                 exc.print_exception, exc.duration = False, None
                 raise
             except Exception as exc:
-                raise gr.Error(f'an input of this request cannot be read: {first_line(exc)}',
+                raise gr.Error(await self._unreadable(block_fn, inputs, state, explicit_call,
+                                                      exc),
                                duration=None, print_exception=False) from None
+
+        async def _unreadable(self, block_fn, inputs, state, explicit_call, exc) -> str:
+            """One line for an input Gradio could not read: the input (each is
+            tried alone to find it), and for a file the way to send one."""
+            from gradio import processing_utils
+            for i, block in enumerate(block_fn.inputs):
+                block = state[block._id] if block._id in state else block
+                model = getattr(block, 'data_model', None)
+                try:
+                    value = await processing_utils.async_move_files_to_cache(
+                        inputs[i], block, check_in_upload_folder=not explicit_call)
+                    if model is not None and value is not None:
+                        model.model_validate(value, context={'validate_meta': True})
+                except Exception:
+                    name = block.label or f'input {i + 1}'
+                    if 'path' in getattr(model, 'model_fields', ()):  # a file (FileData, ImageData)
+                        return (f'{name}: not a file this app can read; upload one, or from '
+                                'Python send handle_file(PATH) (gradio_client)')
+                    return f'{name}: cannot be read: {first_line(exc)}'
+            return f'an input of this request cannot be read: {first_line(exc)}'
 
         def launch(self, *args, allowed_paths=None, **kwargs):
             # the shipped samples are served wherever the server was started

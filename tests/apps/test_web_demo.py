@@ -185,6 +185,17 @@ def test_hostile_api_input_is_one_line_and_no_traceback(client, tmp_path, capfd)
         (lambda: edit(client, 'interpolate', label='3,8', num_points=1000), 'points'),
         (lambda: edit(client, 'inpaint', seven, str(tmp_path / 'notes.txt')),
          'not a readable image'),
+        # a path sent as text, a number, a file description outside the uploads
+        (lambda: client.predict('colorize', '/etc/hostname', None, '', '7', None, 4, True, 8,
+                                0, '', 'resize', api_name='/edit'),
+         'image: not a file this app can read; upload one, or from Python send '
+         'handle_file(PATH)'),
+        (lambda: client.predict('colorize', 42, None, '', '7', None, 4, True, 8, 0,
+                                '', 'resize', api_name='/edit'), 'image: not a file'),
+        (lambda: client.predict('colorize', {'path': '/etc/hostname',
+                                             'meta': {'_type': 'gradio.FileData'}},
+                                None, '', '7', None, 4, True, 8, 0, '', 'resize',
+                                api_name='/edit'), 'image: not a file'),
     ]
     for call, message in refused:
         with pytest.raises(gradio_client.exceptions.AppError) as info:
