@@ -336,6 +336,18 @@ def summary(page, key):
     return page.locator(f'#{key}-info [data-testid=markdown]').inner_text().strip()
 
 
+def colorize_sample_3(page):
+    """Pick the shipped sample '3' in Colorize (the class box follows it) and run."""
+    open_tab(page, 'Colorize')
+    page.locator('#colorize-samples button.gallery-item').nth(3).click()
+    page.locator('#colorize-input img').wait_for()
+    page.wait_for_function('() => [...document.querySelectorAll("#tab-colorize input")]'
+                           '.some(e => e.value === "3")')
+    run(page, 'colorize', 'Colorize', '#colorize-result')
+    page.wait_for_function('() => document.querySelector("#colorize-info").innerText'
+                           '.includes("class 3")')
+
+
 def assert_console_clean():
     assert not [m for m in CONSOLE if 'Too many arguments' in m], CONSOLE
 
@@ -487,14 +499,7 @@ def test_page_layout_and_the_class_of_a_sample(page, url):
         caption = item.locator('.caption-label').bounding_box()
         assert box['x'] <= img['x'] and img['x'] + img['width'] <= box['x'] + box['width']
         assert caption['y'] >= img['y'] + img['height'] - 1  # below the image, not over it
-    open_tab(page, 'Colorize')
-    page.locator('#colorize-samples button.gallery-item').nth(3).click()
-    page.locator('#colorize-input img').wait_for()
-    page.wait_for_function('() => [...document.querySelectorAll("#tab-colorize input")]'
-                           '.some(e => e.value === "3")')
-    run(page, 'colorize', 'Colorize', '#colorize-result')
-    page.wait_for_function('() => document.querySelector("#colorize-info").innerText'
-                           '.includes("class 3")')
+    colorize_sample_3(page)
     open_tab(page, 'API')
     assert f"Client('{url}')" in page.locator('#api-help').inner_text()
     assert_console_clean()
@@ -522,14 +527,7 @@ def test_samples_and_a_bad_upload_over_one_from_outside_the_repository(
         other.set_default_timeout(180000)
         other.goto(f'http://127.0.0.1:{port}/')
         other.wait_for_selector('#generate-button')
-        open_tab(other, 'Colorize')
-        other.locator('#colorize-samples button.gallery-item').nth(3).click()
-        other.locator('#colorize-input img').wait_for()
-        other.wait_for_function('() => [...document.querySelectorAll("#tab-colorize input")]'
-                                '.some(e => e.value === "3")')
-        run(other, 'colorize', 'Colorize', '#colorize-result')
-        other.wait_for_function('() => document.querySelector("#colorize-info").innerText'
-                                '.includes("class 3")')
+        colorize_sample_3(other)
         other.locator('#colorize-input input[type=file]').set_input_files(
             str(tmp_path / 'notes.txt'))
         message = wait_for_toast(other, 'is not a readable image')
