@@ -156,8 +156,9 @@ def check_import(copy: str) -> str:
     path = lines[-1] if lines else ''
     real = osp.realpath(copy)
     if out.returncode or not osp.realpath(path).startswith(real + os.sep):
+        errors = out.stderr.strip().splitlines()
         raise RuntimeError(f'in the copy, Python imports mmagic_cm from {path or "nowhere"} '
-                           f'(expected under {real}): {out.stderr.strip()[-500:]}')
+                           f'(expected under {real})' + (f'; {errors[-1]}' if errors else ''))
     return path
 
 
@@ -284,9 +285,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             where = check_import(copy)
         except RuntimeError as exc:
-            last = str(exc).strip().splitlines()[-1]
-            print(f'error: {str(exc).splitlines()[0].split(":")[0]}; {last} '
-                  '(run it with the Python that has the project installed)', file=sys.stderr)
+            print(f'error: {exc} (run it with the Python that has the project installed)',
+                  file=sys.stderr)
             return 2
         print(f'copied {n} files to {copy}; the tests import {osp.relpath(where, copy)} there')
         if not args.no_baseline:

@@ -97,12 +97,13 @@ def test_a_python_without_the_project_is_one_line(monkeypatch, capsys):
         made.append(real_mkdtemp(**kw))
         return made[-1]
 
-    def no_numpy(copy):
-        raise RuntimeError(f'in the copy, Python imports mmagic_cm from nowhere (expected '
-                           f'under {copy}): Traceback\n  File "x"\nModuleNotFoundError: '
-                           "No module named 'numpy'")
+    class NoNumpy:  # what the copy's Python says
+        returncode, stdout = 1, ''
+        stderr = 'Traceback (most recent call last):\n  File "x"\nModuleNotFoundError: ' \
+            "No module named 'numpy'\n"
 
-    monkeypatch.setitem(MUTANTS['main'].__globals__, 'check_import', no_numpy)
+    monkeypatch.setattr(MUTANTS['main'].__globals__['subprocess'], 'run',
+                        lambda *a, **kw: NoNumpy)
     monkeypatch.setitem(MUTANTS['main'].__globals__, 'copy_repo', lambda root, copy: 0)
     monkeypatch.setattr(MUTANTS['main'].__globals__['tempfile'], 'mkdtemp', mkdtemp)
     assert MUTANTS['main'](['--only', 'ema-rate-swapped']) == 2
