@@ -152,10 +152,14 @@ def test_unexpected_errors_are_one_line_with_debug_for_the_traceback(files):
 @pytest.mark.slow
 def test_ctrl_c_exits_130_in_one_line_keeping_the_old_output(files):
     out = files / 'old.npz'
+    # Ctrl-C as in a terminal: SIGINT's default action in the child, whatever
+    # this test process inherited or set (an ignored signal stays ignored in
+    # a child across exec)
     proc = subprocess.Popen(
         [sys.executable, osp.join(ROOT, 'tools', 'sample.py'), C, '--out', str(out),
          '--num-samples', '3000000', '--generator', 'determ-indiv', '--batch-size', '64'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     err = ''
     while time.time() < deadline:  # wait for the progress bar: the work has begun
@@ -165,7 +169,13 @@ def test_ctrl_c_exits_130_in_one_line_keeping_the_old_output(files):
             break
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=120)
+    try:
+        _, rest = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        with open(f'/proc/{proc.pid}/status') as f:  # why it is still running
+            state = [line.strip() for line in f if line.startswith(('State', 'Sig', 'Threads'))]
+        proc.kill()
+        pytest.fail(f'no exit 120 s after SIGINT: {state}; {err[-1000:]}')
     err += rest
     assert proc.returncode == 130, err[-2000:]
     assert 'Traceback' not in err and 'interrupted' in err.splitlines()[-1]
