@@ -43,14 +43,20 @@ def app():
     return DemoApp.from_config(CD, device='cpu', max_images=16)
 
 
-@pytest.fixture(scope='module')
-def url(app, tmp_path_factory):
-    demo = build_demo(app, str(tmp_path_factory.mktemp('demo')))
+def serve(app, work_dir):
+    """The demo for ``app`` served on a free local port: (Blocks, its URL)."""
+    demo = build_demo(app, str(work_dir))
     demo.queue(default_concurrency_limit=1, max_size=16)
     port = free_port()
     demo.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True,
                 quiet=True, ssr_mode=False)
-    yield f'http://127.0.0.1:{port}/'
+    return demo, f'http://127.0.0.1:{port}/'
+
+
+@pytest.fixture(scope='module')
+def url(app, tmp_path_factory):
+    demo, address = serve(app, tmp_path_factory.mktemp('demo'))
+    yield address
     demo.close()
 
 
@@ -516,16 +522,12 @@ def test_samples_and_a_bad_upload_over_one_from_outside_the_repository(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     (tmp_path / 'notes.txt').write_text('hello')
-    demo = build_demo(app, str(tmp_path / 'work'))
-    demo.queue(default_concurrency_limit=1, max_size=16)
-    port = free_port()
-    demo.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True,
-                quiet=True, ssr_mode=False)
+    demo, address = serve(app, tmp_path / 'work')
     context = page.context.browser.new_context(viewport={'width': 1280, 'height': 900})
     other = context.new_page()
     try:
         other.set_default_timeout(180000)
-        other.goto(f'http://127.0.0.1:{port}/')
+        other.goto(address)
         other.wait_for_selector('#generate-button')
         colorize_sample_3(other)
         other.locator('#colorize-input input[type=file]').set_input_files(

@@ -28,6 +28,14 @@ def gaussian(shape=(4, 3, 16, 16)):
     return mu, denoiser
 
 
+def recording(calls):
+    """A denoiser that returns 0 and appends each (x, σ) it is called with."""
+    def denoiser(x, sigma):
+        calls.append((x.clone(), float(sigma[0])))
+        return torch.zeros_like(x)
+    return denoiser
+
+
 @pytest.mark.parametrize('s_churn,steps', [(10.0, 40), (80.0, 40), (5.0, 18)])
 def test_heun_churn_is_s_churn_over_the_number_of_steps(s_churn, steps):
     """γ_i = min(S_churn / N, √2 - 1) for σ_i in [S_tmin, S_tmax] (Algorithm 2),
@@ -95,11 +103,7 @@ def test_two_step_trigflow_renoises_at_t_1_1():
     assert math.atan(float(sampling_sigmas('trigflow', 2, sigma_data=0.2)[1]) / 0.2) \
         == pytest.approx(1.1, abs=1e-12)
     calls = []
-
-    def denoiser(x, sigma):
-        calls.append((x.clone(), float(sigma[0])))
-        return torch.zeros_like(x)
-
+    denoiser = recording(calls)
     karras_sample(denoiser, (2, 3, 32, 32), get_generator('determ', 2, seed=2),
                   sampler='trigflow', steps=2)
     (x1, s1), (x2, s2) = calls
@@ -117,22 +121,11 @@ def test_consistency_sampling_renoises_to_the_next_level_minus_sigma_min():
     """Algorithm 1: x = x0 + sqrt(σ_next² - σ_min²) z; at the last level σ_min
     nothing is added."""
     calls = []
-
-    def denoiser(x, sigma):
-        calls.append((x.clone(), float(sigma[0])))
-        return torch.zeros_like(x)
-
+    denoiser = recording(calls)
     out = sample_consistency(denoiser, 80 * torch.randn(2, 3, 32, 32), [80.0, 3.0, 0.002],
                              get_generator('determ', 2, seed=3).randn_like, 0.002, 80.0)
     assert float(calls[1][0].std()) == pytest.approx(math.sqrt(9.0 - 0.002**2), rel=0.05)
     assert torch.equal(out, torch.zeros_like(out))
-
-
-def recording(calls):
-    def denoiser(x, sigma):
-        calls.append((x.clone(), float(sigma[0])))
-        return torch.zeros_like(x)
-    return denoiser
 
 
 def test_consistency_renoising_subtracts_sigma_min_exactly():
