@@ -131,6 +131,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def start_openvino_early(argv: List[str]) -> None:
+    """Start compiling an OpenVINO ``--checkpoint`` (.xml) on a thread before
+    this command's imports: :mod:`mmagic_cm.export.early` is loaded from its
+    file, as the package imports torch and mmengine first (seconds that the
+    compile overlaps); the package finds this same module later."""
+    path = next((v for k, v in zip(argv, argv[1:]) if k == '--checkpoint'), None) or \
+        next((a.split('=', 1)[1] for a in argv if a.startswith('--checkpoint=')), None)
+    if not path or not path.lower().endswith('.xml'):
+        return
+    import importlib.util
+    import os.path as osp
+    name = 'mmagic_cm.export.early'
+    module = sys.modules.get(name)
+    if module is None:
+        package = importlib.util.find_spec('mmagic_cm')
+        if package is None or not package.submodule_search_locations:
+            return
+        spec = importlib.util.spec_from_file_location(
+            name, osp.join(list(package.submodule_search_locations)[0], 'export', 'early.py'))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    module.start_openvino(path)
+
+
 if __name__ == '__main__':
-    from mmagic_cm.cli import run_main
-    sys.exit(run_main(main))
+    start_openvino_early(sys.argv[1:])
+    from mmagic_cm.cli import exit_now, run_main
+    exit_now(run_main(main))

@@ -13,8 +13,16 @@ import torch
 
 from ..files.checkpoint import CheckpointError
 from ..registry import EXPORT_FORMATS
+from .early import (
+    METADATA_KEY,
+    compile_openvino,
+    openvino_cache,
+    openvino_config,
+    take_openvino,
+    xml_metadata_text,
+)
 from .formats import ExportFormat
-from .runtime import METADATA_KEY, _numpy, engine_cache_dir, require
+from .runtime import _numpy, require
 
 #: the names of D's inputs (a port has several tensor names after conversion)
 INPUTS = ('x', 'sigma', 'y')
@@ -35,32 +43,17 @@ class OpenVINOFormat(ExportFormat):
         # from the .xml itself: OpenVINO's read_model would load the weights too
         # (a second or more of every command for a large model)
         try:
-            root = ElementTree.parse(path).getroot()
+            return xml_metadata_text(path)
         except ElementTree.ParseError as exc:
             raise CheckpointError(f'{path} is not an OpenVINO .xml file ({exc})') from None
-        node = root.find(f'rt_info/{METADATA_KEY}') if root.tag == 'net' else None
-        return None if node is None else node.get('value')
 
     def open(self, exported, threads: Optional[int]):
         ov = require('openvino', 'sampling through an OpenVINO file')
-        config = {}
-        if exported.meta.get('dtype') == 'bf16':
-            config['INFERENCE_PRECISION_HINT'] = 'bf16'
-        elif exported.meta.get('dtype') in ('fp32', 'fp16', 'int8'):
-            config['INFERENCE_PRECISION_HINT'] = 'f32'
-        if threads:
-            config['INFERENCE_NUM_THREADS'] = threads
-        core = ov.Core()
-        if os.environ.get('MMAGIC_CM_OPENVINO_CACHE', '1') != '0':
-            # the compiled model is kept: a later process imports it instead of
-            # compiling again (seconds for large int8 models)
-            cache = engine_cache_dir('openvino', exported.path)
-            try:
-                os.makedirs(cache, exist_ok=True)
-                core.set_property({'CACHE_DIR': cache})
-            except OSError:  # a read-only home: compile every time, as without a cache
-                pass
-        compiled = core.compile_model(exported.path, 'CPU', config)
+        config = openvino_config(exported.meta.get('dtype'), threads)
+        cache = openvino_cache(exported.path)
+        # compiled on a thread since the command started (tools/sample.py), or now
+        compiled = take_openvino(exported.path, config, cache) or \
+            compile_openvino(ov, exported.path, config, cache)
         names = _input_names(compiled.inputs)
         request = compiled.create_infer_request()
 

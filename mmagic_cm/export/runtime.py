@@ -26,10 +26,9 @@ import numpy as np
 import torch
 
 from ..files.checkpoint import CheckpointError, shape_signature
+from .early import METADATA_KEY, engine_cache_dir  # noqa: F401  (re-exported)
 from .formats import export_suffixes, format_of
 
-#: metadata key (ONNX metadata_props, OpenVINO rt_info)
-METADATA_KEY = 'mmagic_cm'
 #: version of the metadata layout
 METADATA_VERSION = 1
 DEPLOY_HINT = 'pip install -e ".[deploy]" -c requirements/constraints.txt'
@@ -134,27 +133,6 @@ ORT_PROVIDERS = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
 GPU_RUNTIME_HINT = ('replace onnxruntime by the onnxruntime-gpu build for your CUDA '
                     '(pip uninstall -y onnxruntime && pip install onnxruntime-gpu; TensorRT '
                     'also needs its own libraries): see docs/deploy.md, "GPU"')
-
-
-def engine_cache_dir(runtime: str, path: Optional[str] = None) -> str:
-    """Where a runtime keeps what it compiles from exported files (TensorRT
-    engines take minutes to build; OpenVINO's compiled CPU models seconds):
-    ``$XDG_CACHE_HOME/mmagic_cm/<runtime>`` (``~/.cache/...``), and for
-    ``path`` a folder of its own, named from the file's absolute path, size and
-    modification time (and its ``.bin``'s for OpenVINO): the runtimes name
-    what they cache after the graph, not always the weights, so a file
-    exported again (or another one of the same name) must not find the old
-    one."""
-    root = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
-    folder = osp.join(root, 'mmagic_cm', runtime)
-    if path is None:
-        return folder
-    parts = [osp.abspath(path)]
-    for f in (path, osp.splitext(path)[0] + '.bin'):
-        if osp.isfile(f):
-            st = os.stat(f)
-            parts.append(f'{st.st_size}:{st.st_mtime_ns}')
-    return osp.join(folder, hashlib.sha256(':'.join(parts).encode()).hexdigest()[:16])
 
 
 def require_provider(ort, provider: str) -> None:

@@ -394,3 +394,77 @@ def test_int8_export_tool_output_is_quiet(tmp_path, weights):
     assert 'No CUDA runtime' not in proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith(f'wrote {out} (openvino, int8')
     assert out.is_file()
+
+
+def test_openvino_metadata_from_the_file_end(exported, tmp_path, monkeypatch):
+    """The metadata read from the .xml's last MiB equals the whole file's; a
+    tail without the model's rt_info, or a file whose last rt_info is a
+    layer's, falls back to parsing the whole file."""
+    from xml.etree import ElementTree
+
+    from mmagic_cm.export import early
+    path = exported['openvino']
+    whole = ElementTree.parse(path).getroot().find('rt_info/mmagic_cm').get('value')
+    assert early.xml_metadata_text(path) == whole
+    monkeypatch.setattr(early, 'XML_TAIL', 40)  # the tail starts inside the rt_info
+    assert early.xml_metadata_text(path) == whole
+    layer_only = tmp_path / 'layer.xml'
+    layer_only.write_text('<net><layers><layer><rt_info><mmagic_cm value="x"/></rt_info>'
+                          '</layer></layers></net>')
+    assert early.xml_metadata_text(str(layer_only)) is None
+
+
+def test_openvino_compile_started_early_is_taken(exported, tmp_path, monkeypatch):
+    """A compile started on a thread (as tools/sample.py does before its
+    imports) is the one ExportedDenoiser uses, with the same outputs; other
+    settings, other files and files that are not OpenVINO's start nothing."""
+    from mmagic_cm.export import early
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    path = exported['openvino']
+    x, sigma, y = torch.randn(2, 3, 16, 16), torch.tensor([80.0, 0.5]), torch.tensor([1, 2])
+    assert early.start_openvino(path)
+    assert len(early._started) == 1
+    config = early.openvino_config('fp32', threads=1)  # not what was started
+    assert early.take_openvino(path, config, early.openvino_cache(path)) is None
+    started = ExportedDenoiser(path)(x, sigma, y)
+    assert not early._started  # taken
+    monkeypatch.setenv('MMAGIC_CM_OPENVINO_CACHE', '0')
+    assert torch.equal(started, ExportedDenoiser(path)(x, sigma, y))
+    assert not early.start_openvino(exported['onnx'])
+    assert not early.start_openvino(str(tmp_path / 'missing.xml'))
+    assert not early._started
+
+
+def test_sample_tool_starts_openvino_before_torch(exported, weights, tmp_path):
+    """tools/sample.py starts the compile without importing torch or the
+    package, which later finds and uses that same module; sampling through
+    the command gives the images of a run in this process."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent('''
+        import runpy, sys
+        tool = runpy.run_path(sys.argv[1], run_name='sample_tool')
+        tool['start_openvino_early'](['cfg.py', '--checkpoint', sys.argv[2]])
+        assert 'torch' not in sys.modules and 'mmagic_cm' not in sys.modules
+        early = sys.modules['mmagic_cm.export.early']
+        assert len(early._started) == 1
+        from mmagic_cm.export import ExportedDenoiser
+        import mmagic_cm.export.early as again
+        assert again is early
+        ExportedDenoiser(sys.argv[2])
+        assert not early._started
+        print('ok')
+    ''')
+    tool = osp.join(ROOT, 'tools', 'sample.py')
+    proc = subprocess.run([sys.executable, '-c', code, tool, exported['openvino']],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == 'ok', proc.stderr
+    out = tmp_path / 'cli.npz'
+    args = [COND, '--checkpoint', exported['openvino'], '--batch-size', '2',
+            '--num-samples', '3', '--no-progress']
+    proc = subprocess.run([sys.executable, tool, *args, '--out', str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and 'wrote 3 images' in proc.stdout, proc.stderr
+    assert run_tool('sample', args + ['--out', str(tmp_path / 'here.npz')]) == 0
+    assert np.array_equal(np.load(out)['arr_0'], np.load(tmp_path / 'here.npz')['arr_0'])
