@@ -7,7 +7,10 @@
   reading, running and converting;
 - :mod:`.runtime`: :class:`ExportedDenoiser`, the file run by ONNX Runtime or
   OpenVINO with :class:`~mmagic_cm.denoiser.Denoiser`'s call contract (used
-  by ``ConsistencyModel`` when its ``model_path`` is an exported file).
+  by ``ConsistencyModel`` when its ``model_path`` is an exported file);
+- :mod:`.early`: the standard-library-only part (cache folders, an ``.xml``'s
+  metadata, OpenVINO's compile on a thread), which ``tools/sample.py``
+  starts before its own imports.
 
 Needs the ``deploy`` extra: ``pip install -e ".[deploy]" -c requirements/constraints.txt``.
 """
