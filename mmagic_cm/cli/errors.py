@@ -1,6 +1,8 @@
 """The one error path of the command-line tools and demos.
 
-Every ``tools/*.py`` and ``demo/*.py`` ends in ``sys.exit(run_main(main))``:
+Every ``tools/*.py`` and ``demo/*.py`` ends in ``sys.exit(run_main(main))``
+(``tools/sample.py``: ``exit_now(run_main(main))``, the same exit without the
+interpreter's teardown):
 
 - a user error (a bad value, a missing or unreadable file, a bad config)
   prints one line ``error: ...`` naming the value and the fix; exit 2;
