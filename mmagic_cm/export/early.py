@@ -66,10 +66,8 @@ def xml_metadata_text(path: str) -> Optional[str]:
     start = tail.rfind(b'<rt_info')
     end = tail.rfind(b'</rt_info>')
     if 0 <= start < end and tail[end + len(b'</rt_info>'):].strip() == b'</net>':
-        node = ElementTree.fromstring(tail[start:end + len(b'</rt_info>')])
-        found = node.find(METADATA_KEY)
-        if found is not None:
-            return found.get('value')
+        found = ElementTree.fromstring(tail[start:end + len(b'</rt_info>')]).find(METADATA_KEY)
+        return None if found is None else found.get('value')
     root = ElementTree.parse(path).getroot()
     node = root.find(f'rt_info/{METADATA_KEY}') if root.tag == 'net' else None
     return None if node is None else node.get('value')
@@ -147,8 +145,6 @@ def start_openvino(path: str, threads: Optional[int] = None) -> bool:
             pass
 
     thread = threading.Thread(target=run, name='mmagic_cm-openvino', daemon=True)
-    if not _started:  # a thread still in OpenVINO at teardown could crash it
-        atexit.register(_join_all)
     _started[key] = (thread, result)
     thread.start()
     return True
@@ -165,6 +161,7 @@ def take_openvino(path: str, config: Dict, cache: Optional[str]):
     return result.get('compiled')
 
 
+@atexit.register  # a thread still in OpenVINO at teardown could crash it
 def _join_all() -> None:
     for thread, _ in list(_started.values()):
         thread.join()
