@@ -82,7 +82,9 @@ class WeightsOnlyCheckpointHook(Hook):
     mmengine stores its log history as ``HistoryBuffer`` objects holding numpy
     arrays, which ``weights_only`` refuses (torch >= 2.6 makes it the
     default, so mmengine could not even resume its own files). Before a save
-    they become tensors and tagged dicts; after a load, buffers again.
+    they become tensors and tagged dicts; after a load, buffers again. A
+    resumed run follows its config's ``param_scheduler`` even where the
+    checkpoint was saved under another (:func:`~.optim.follow_config_schedule`).
     """
 
     priority = 'VERY_LOW'
@@ -105,3 +107,9 @@ class WeightsOnlyCheckpointHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if 'message_hub' in checkpoint:
             _from_plain(checkpoint['message_hub'].get('log_scalars', {}))
+        if getattr(runner, '_resume', False):  # mmengine restores schedulers after this
+            from .optim import follow_config_schedule
+            line = follow_config_schedule(checkpoint, runner.cfg.get('param_scheduler'),
+                                          (runner.cfg.get('train_cfg') or {}).get('max_iters'))
+            if line:
+                runner.logger.warning(line)

@@ -118,6 +118,50 @@ def test_resume_continues_exactly(tmp_path, teacher_file, mode):
             assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k]))
 
 
+def test_resume_follows_a_schedule_changed_in_the_config(tmp_path, capsys):
+    """A run saved under one schedule and resumed with a longer one ends as a
+    run of the longer one from the start (the first 3 iterations share their
+    rates); mmengine alone would go on with the saved schedulers."""
+    constant = "dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=3)"
+    for name, extra in [('short', ''), ('long', ", dict(type='CosineAnnealingLR', "
+                                                 "eta_min=1e-5, by_epoch=False, begin=3, end=6)")]:
+        (tmp_path / f'{name}.py').write_text(
+            f"_base_ = [{CT!r}]\nparam_scheduler = [{constant}{extra}]\n")
+    long_cfg, short_cfg = str(tmp_path / 'long.py'), str(tmp_path / 'short.py')
+    assert run_train(long_cfg, tmp_path / 'straight') == 0
+    assert run_train(short_cfg, tmp_path / 'split', '--cfg-options', 'train_cfg.max_iters=3') == 0
+    assert run_train(long_cfg, tmp_path / 'split', '--resume') == 0
+    a = load_state(tmp_path / 'straight' / 'iter_6.pth')
+    b = load_state(tmp_path / 'split' / 'iter_6.pth')
+    assert a['optimizer']['param_groups'][0]['lr'] < 0.5e-3  # the cosine ran (from 1e-3)
+    assert b['optimizer']['param_groups'][0]['lr'] == a['optimizer']['param_groups'][0]['lr']
+    for k, v in a['state_dict'].items():
+        assert torch.equal(v, b['state_dict'][k]), k
+    logs = [open(osp.join(d, f)).read() for d, _, fs in os.walk(tmp_path / 'split')
+            for f in fs if f.endswith('.log')]
+    assert sum("resuming with the config's" in log for log in logs) == 1
+
+
+def test_follow_config_schedule_leaves_an_unchanged_schedule_alone(tmp_path):
+    from mmagic_cm.training.optim import follow_config_schedule
+    assert run_train(CT, tmp_path, '--cfg-options', 'train_cfg.max_iters=3') == 0
+    ck = torch.load(tmp_path / 'iter_3.pth', map_location='cpu', weights_only=True)
+    saved = Config.fromfile(CT).param_scheduler  # no 'end': the run's max_iters, 3
+    before = [dict(s) for s in ck['param_schedulers']]
+    assert follow_config_schedule(ck, saved, 3) is None and ck['param_schedulers'] == before
+    assert follow_config_schedule(ck, [dict(s, end=3) for s in saved], 6) is None
+    per_epoch = [dict(type='ConstantLR', factor=0.5)]  # mmengine's default: by_epoch=True
+    assert 'resuming with the checkpoint' in follow_config_schedule(ck, per_epoch, 6)
+    assert ck['param_schedulers'] == before
+    # the same schedule written differently is rebuilt into the very state saved
+    same = [dict(s, verbose=False) for s in saved]
+    assert "resuming with the config's" in follow_config_schedule(ck, same, 3)
+    assert ck['param_schedulers'] == before
+    # a longer run: the scheduler without an 'end' gets the new max_iters
+    assert "resuming with the config's" in follow_config_schedule(ck, saved, 6)
+    assert ck['param_schedulers'][0]['end'] == 6 and before[0]['end'] == 3
+
+
 def test_cd_starts_from_the_teacher_and_ct_trains(tmp_path, teacher_file):
     opts = ['--cfg-options', f'model.train_cfg.teacher.path={teacher_file}',
             'train_cfg.max_iters=1']
