@@ -155,7 +155,7 @@ def follow_config_schedule(checkpoint: dict, param_scheduler,
         group = {k: v for k, v in g.items() if k not in ('params', 'lr')}
         group.update(params=[torch.zeros(1, requires_grad=True)], lr=g.get('initial_lr', g['lr']))
         stand_in.append(group)
-    optimizer = torch.optim.SGD(stand_in, lr=stand_in[0]['lr'])
+    optimizer = torch.optim.SGD(stand_in)
     schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer)) for s in new]
     iteration = int(meta.get('iter', 0))
     with warnings.catch_warnings():  # the stand-in takes no optimizer steps
@@ -169,6 +169,7 @@ def follow_config_schedule(checkpoint: dict, param_scheduler,
         for key in keys:
             g[key] = s[key]
     checkpoint['param_schedulers'] = [s.state_dict() for s in schedulers]
-    return (f'param_scheduler differs from the checkpoint\'s: resuming with the config\'s, '
-            f'as if it had run from the start (iteration {iteration}: lr {old_lr:.4g} '
-            f'-> {groups[0].get("lr"):.4g})')
+    # max_iters counts: it is the end of a scheduler that sets none
+    return (f'param_scheduler (or max_iters, its default end) differs from the '
+            f'checkpoint\'s: resuming with the config\'s, as if it had run from the start '
+            f'(iteration {iteration}: lr {old_lr:.4g} -> {groups[0].get("lr"):.4g})')
